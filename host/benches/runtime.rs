@@ -1,0 +1,140 @@
+//! Plugin runtime figures: invocation overhead of the noop probe (fresh
+//! instance from `InstancePre`, and a reused instance), loading a plugin
+//! from the compile cache, first compile, and resident memory per loaded
+//! idle plugin. Run with `cargo xtask bench` (builds the plugins first).
+//!
+//! Prints medians and tails; docs/PERFORMANCE.md records the latest run.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lookout::model::{Grants, Limits};
+use lookout::runtime::{Allocation, Invocation, Runtime};
+use lookout::storage::Storage;
+
+fn wasm(stem: &str) -> PathBuf {
+    let dir = std::env::var_os("LOOKOUT_WASM_DIR").map(PathBuf::from).expect("LOOKOUT_WASM_DIR: run `cargo xtask bench`");
+    dir.join(format!("{stem}.wasm"))
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+struct Stats {
+    samples: Vec<Duration>,
+}
+
+impl Stats {
+    fn pct(&self, p: f64) -> Duration {
+        let mut s = self.samples.clone();
+        s.sort();
+        s[((s.len() - 1) as f64 * p) as usize]
+    }
+    fn line(&self, what: &str) {
+        println!(
+            "{what:<48} median {:>9.2} µs   p90 {:>9.2} µs   p99 {:>9.2} µs   (n={})",
+            self.pct(0.5).as_secs_f64() * 1e6,
+            self.pct(0.9).as_secs_f64() * 1e6,
+            self.pct(0.99).as_secs_f64() * 1e6,
+            self.samples.len()
+        );
+    }
+}
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    pages * 4096
+}
+
+async fn invocation_overhead(runtime: &Runtime, allocation: &str) {
+    let bytes = std::fs::read(wasm("lookout_plugin_noop")).expect("noop plugin");
+    let plugin = runtime.prepare("noop", &bytes, &sha256(&bytes)).expect("prepare noop");
+    let grants = Grants::default();
+    let limits = Limits::default();
+    let inv = Invocation { job: "bench", target: "t", config: "{}", grants: &grants, limits: &limits };
+    for _ in 0..200 {
+        runtime.probe(&plugin, &inv).await.expect("noop probe");
+    }
+    let mut fresh = Stats { samples: Vec::new() };
+    for _ in 0..5000 {
+        let t = Instant::now();
+        let r = runtime.probe(&plugin, &inv).await.expect("noop probe");
+        fresh.samples.push(t.elapsed());
+        assert!(r.success);
+    }
+    fresh.line(&format!("noop invocation, fresh instance ({allocation})"));
+
+    let mut warm = runtime.warm_probe(&plugin, &inv).await.expect("warm instance");
+    let mut reused = Stats { samples: Vec::new() };
+    for _ in 0..5000 {
+        let t = Instant::now();
+        warm.probe("t", "{}").await.expect("warm probe");
+        reused.samples.push(t.elapsed());
+    }
+    reused.line(&format!("noop invocation, reused instance ({allocation})"));
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open(dir.path()).unwrap();
+    let cache = dir.path().join("cache");
+
+    println!("lookout runtime benchmark (release build, wasmtime 48)\n");
+    let pooled = Runtime::with_allocation(&cache, storage.clone(), Some(Allocation::Pooling)).expect("pooling runtime");
+    invocation_overhead(&pooled, "pooling").await;
+    let on_demand = Runtime::with_allocation(&cache, storage.clone(), Some(Allocation::OnDemand)).expect("on-demand runtime");
+    invocation_overhead(&on_demand, "on-demand").await;
+
+    // First compile vs. load from the compile cache, per first-party plugin.
+    println!();
+    for stem in ["lookout_plugin_noop", "lookout_plugin_http", "lookout_plugin_tcp"] {
+        let bytes = std::fs::read(wasm(stem)).unwrap();
+        let digest = sha256(&bytes);
+        let mut compile = Stats { samples: Vec::new() };
+        for _ in 0..5 {
+            let _ = std::fs::remove_file(pooled.cache_path(&digest));
+            let t = Instant::now();
+            pooled.prepare(stem, &bytes, &digest).unwrap();
+            compile.samples.push(t.elapsed());
+        }
+        let path = wasm(stem);
+        let mut cached = Stats { samples: Vec::new() };
+        for _ in 0..200 {
+            let t = Instant::now();
+            pooled.load(stem, &path, &digest).unwrap();
+            cached.samples.push(t.elapsed());
+        }
+        println!("{stem}: {} bytes", bytes.len());
+        compile.line("  first compile (and cache write)");
+        cached.line("  load from compile cache (+ pre-link)");
+    }
+
+    // Resident memory of loaded, idle plugins: many loads of each plugin,
+    // kept alive, as a host with many installed plugins holds them.
+    println!();
+    const COPIES: usize = 100;
+    let mut kept = Vec::new();
+    let before = rss_bytes();
+    for stem in ["lookout_plugin_noop", "lookout_plugin_http", "lookout_plugin_tcp"] {
+        let bytes = std::fs::read(wasm(stem)).unwrap();
+        let digest = sha256(&bytes);
+        for _ in 0..COPIES {
+            kept.push(pooled.load(stem, &wasm(stem), &digest).unwrap());
+        }
+    }
+    let after = rss_bytes();
+    println!(
+        "RSS per loaded idle plugin: {:.1} KiB ({} plugins loaded, RSS {:.1} → {:.1} MiB)",
+        (after.saturating_sub(before)) as f64 / kept.len() as f64 / 1024.0,
+        kept.len(),
+        before as f64 / 1048576.0,
+        after as f64 / 1048576.0
+    );
+    drop(kept);
+    let _ = Arc::strong_count(&storage);
+}

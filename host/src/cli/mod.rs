@@ -1,0 +1,90 @@
+//! The `lookout` command line: one file per subcommand. `main` parses the
+//! arguments, runs the command and prints the error chain on failure.
+
+mod check;
+mod plugin;
+mod run;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "lookout", version, about = "Monitoring where every probe, exporter, detector and notifier is a sandboxed WebAssembly plugin")]
+struct Cli {
+    /// Where the database, installed plugins and compiled code live
+    /// (like Prometheus' --storage.tsdb.path).
+    #[arg(long, global = true, env = "LOOKOUT_DATA", value_name = "DIR")]
+    data: Option<PathBuf>,
+
+    /// Log filter, e.g. `info`, `debug`, `lookout=debug,wasmtime=warn`.
+    #[arg(long, global = true, env = "LOOKOUT_LOG", default_value = "info,wasmtime_wasi_http=error", value_name = "FILTER")]
+    log: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Install, list, inspect and remove plugins.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
+    /// Validate a configuration file without starting anything.
+    Check(check::CheckArgs),
+    /// Invoke an installed plugin once against a target and print the result.
+    Run(run::RunArgs),
+    /// Run the scheduler and the HTTP API.
+    Serve(serve::ServeArgs),
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+
+    let data = cli.data.unwrap_or_else(default_data_dir);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Plugin(cmd) => plugin::run(cmd, &data).await,
+            Command::Check(args) => check::run(args, &data),
+            Command::Run(args) => run::run(args, &data).await,
+            Command::Serve(args) => serve::run(args, &data).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<QuietExit>().is_some() => {
+            ExitCode::from(e.downcast_ref::<QuietExit>().map_or(1, |q| q.0))
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Ends the process with this exit code after everything is closed, the
+/// result having been printed already (`lookout run` on an unhealthy target).
+#[derive(Debug, thiserror::Error)]
+#[error("exit status {0}")]
+struct QuietExit(u8);
+
+/// `$XDG_DATA_HOME/lookout` (e.g. `~/.local/share/lookout`), else `./lookout-data`.
+fn default_data_dir() -> PathBuf {
+    dirs::data_dir().map(|d| d.join("lookout")).unwrap_or_else(|| PathBuf::from("lookout-data"))
+}

@@ -1,0 +1,121 @@
+//! `lookout serve`: load the config, load its plugins, run the scheduler
+//! and the API until SIGINT/SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::watch;
+
+use crate::api::{self, AppState};
+use crate::config::{self, Config};
+use crate::registry::Registry;
+use crate::scheduler::{ScheduledJob, Scheduler};
+use crate::storage::now_ms;
+use crate::telemetry::Telemetry;
+
+/// How often expired results are deleted.
+const RETENTION_SWEEP: Duration = Duration::from_secs(3600);
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Configuration file (TOML). Without it lookout runs its embedded
+    /// default, which probes lookout's own API.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address of the HTTP API; overrides `[server] listen`.
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Option<SocketAddr>,
+}
+
+pub async fn run(args: ServeArgs, data: &Path) -> anyhow::Result<()> {
+    let file_config = args.config.as_deref().map(config::load).transpose()?;
+    let listen = args
+        .listen
+        .or(file_config.as_ref().map(|c| c.listen))
+        .unwrap_or_else(|| config::DEFAULT_LISTEN.parse().expect("default listen address"));
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding the API to {listen}"))?;
+    let bound = listener.local_addr()?;
+    // The embedded default probes the API itself, so it is built for the
+    // address actually bound (which differs when the port is 0).
+    let config: Config = file_config.unwrap_or_else(|| config::embedded_default(bound));
+
+    let registry = Registry::open(data).with_context(|| format!("opening data directory {}", data.display()))?;
+    super::check::check_plugins(&config, registry.storage())?;
+    let mut jobs = Vec::new();
+    for job in &config.jobs {
+        let record = registry.record(&job.plugin)?;
+        let plugin = registry
+            .load(&job.plugin)
+            .with_context(|| format!("{}:{}: loading plugin `{}` for job `{}`", config.source, job.plugin_line, job.plugin, job.name))?;
+        let grants = record.grants.union(&job.grants);
+        jobs.push(ScheduledJob { job: job.clone(), plugin, grants });
+    }
+
+    let storage = registry.storage().clone();
+    let telemetry = Arc::new(Telemetry::new());
+    let scheduler = Scheduler::new(
+        registry.runtime().clone(),
+        storage.clone(),
+        telemetry.clone(),
+        config.max_concurrency,
+    );
+    let (stop, stopped) = watch::channel(false);
+    let tasks = scheduler.start(jobs, stopped.clone());
+
+    let retention = config.retention;
+    let sweep_storage = storage.clone();
+    let mut sweep_stop = stopped.clone();
+    let sweeper = tokio::spawn(async move {
+        loop {
+            let cutoff = now_ms() - retention.as_millis() as i64;
+            let s = sweep_storage.clone();
+            match tokio::task::spawn_blocking(move || s.delete_results_before(cutoff)).await {
+                Ok(Ok(n)) if n > 0 => tracing::info!(deleted = n, "retention: deleted expired results"),
+                Ok(Err(e)) => tracing::error!(error = %e, "retention sweep failed"),
+                _ => {}
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(RETENTION_SWEEP) => {}
+                _ = sweep_stop.changed() => return,
+            }
+        }
+    });
+
+    let state = AppState { storage, board: scheduler.board(), telemetry };
+    println!("lookout listening on http://{bound} ({} jobs from {})", config.jobs.len(), config.source);
+    tracing::info!(listen = %bound, jobs = config.jobs.len(), data = %data.display(), allocation = ?registry.runtime().allocation(), "lookout serving");
+    let mut api_stop = stopped.clone();
+    let server = tokio::spawn(api::serve(listener, state, async move {
+        let _ = api_stop.changed().await;
+    }));
+
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        for t in tasks {
+            let _ = t.await;
+        }
+        let _ = sweeper.await;
+        let _ = server.await;
+    })
+    .await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,465 @@
+//! The operator's configuration: a TOML file of jobs (plugin + schedule +
+//! targets + plugin config + grants), limits and server settings.
+//!
+//! Every error names the file, line and column of the offending value:
+//! syntax errors and unknown keys come from serde (`deny_unknown_fields`),
+//! bad values (durations, sizes, cron expressions, duplicate names) are
+//! checked here against the spans serde kept.
+//!
+//! ```toml
+//! [server]
+//! listen = "127.0.0.1:9470"
+//!
+//! [storage]
+//! retention = "15d"
+//!
+//! [[jobs]]
+//! name = "website"
+//! plugin = "http"
+//! every = "30s"                 # or: cron = "*/5 * * * *"
+//! targets = ["https://example.com/"]
+//! timeout = "5s"
+//! config = { valid_status_codes = [200, 301] }
+//! grants = { http = ["example.com"] }
+//! ```
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::model::{Grants, Limits};
+use crate::runtime::limits;
+
+/// Default address of the API: loopback only, like every exporter's
+/// recommended deployment; exposing it is an explicit choice.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9470";
+
+/// Default retention of results, Prometheus' own default.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(15 * 24 * 3600);
+
+/// Default number of invocations running at once.
+pub const DEFAULT_MAX_CONCURRENCY: usize = 64;
+
+/// A configuration error, located in its file.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{file}:{line}:{column}: {message}")]
+pub struct ConfigError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub source: String,
+    pub listen: SocketAddr,
+    pub retention: Duration,
+    pub max_concurrency: usize,
+    pub jobs: Vec<Job>,
+}
+
+/// One job: a plugin run on a schedule against each of its targets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub name: String,
+    pub plugin: String,
+    /// Line of the `plugin` key, for errors found later (plugin not installed).
+    pub plugin_line: usize,
+    pub schedule: Schedule,
+    pub targets: Vec<String>,
+    /// The plugin's configuration, as the JSON the plugin receives.
+    pub config_json: String,
+    /// Grants added to what the plugin's install granted.
+    pub grants: Grants,
+    pub limits: Limits,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Schedule {
+    Every(Duration),
+    /// A cron expression (seconds field included) and its source text.
+    Cron(Box<cron::Schedule>, String),
+}
+
+impl Schedule {
+    /// The time between runs, or for cron the gap between its next two runs.
+    pub fn nominal_interval(&self) -> Duration {
+        match self {
+            Schedule::Every(d) => *d,
+            Schedule::Cron(s, _) => {
+                let mut next = s.upcoming(chrono::Utc);
+                match (next.next(), next.next()) {
+                    (Some(a), Some(b)) => (b - a).to_std().unwrap_or(Duration::from_secs(60)),
+                    _ => Duration::from_secs(60),
+                }
+            }
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Schedule::Every(d) => format!("every {}", format_duration(*d)),
+            Schedule::Cron(_, text) => format!("cron {text}"),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    storage: RawStorage,
+    #[serde(default)]
+    scheduler: RawScheduler,
+    #[serde(default)]
+    jobs: Vec<RawJob>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawStorage {
+    retention: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawScheduler {
+    max_concurrency: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJob {
+    name: Spanned<String>,
+    plugin: Spanned<String>,
+    every: Option<Spanned<String>>,
+    cron: Option<Spanned<String>>,
+    targets: Spanned<Vec<String>>,
+    timeout: Option<Spanned<String>>,
+    memory: Option<Spanned<String>>,
+    #[serde(default)]
+    config: Option<toml::Table>,
+    #[serde(default)]
+    grants: Grants,
+}
+
+/// Reads and validates a configuration file.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.display().to_string(),
+        line: 0,
+        column: 0,
+        message: format!("cannot read: {e}"),
+    })?;
+    parse(&text, &path.display().to_string())
+}
+
+/// Parses configuration text; `file` names it in errors.
+pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+    let at = |span: std::ops::Range<usize>, message: String| {
+        let (line, column) = line_col(text, span.start);
+        ConfigError { file: file.to_string(), line, column, message }
+    };
+    let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        at(span, e.message().to_string())
+    })?;
+
+    let listen = match &raw.server.listen {
+        Some(v) => v.get_ref().parse().map_err(|_| {
+            at(v.span(), format!("listen address `{}` is not host:port (e.g. 127.0.0.1:9470)", v.get_ref()))
+        })?,
+        None => DEFAULT_LISTEN.parse().expect("default listen address parses"),
+    };
+    let retention = match &raw.storage.retention {
+        Some(v) => parse_duration(v.get_ref()).map_err(|e| at(v.span(), format!("storage.retention: {e}")))?,
+        None => DEFAULT_RETENTION,
+    };
+    let max_concurrency = match &raw.scheduler.max_concurrency {
+        Some(v) if *v.get_ref() < 1 || *v.get_ref() > limits::MAX_INSTANCES as i64 => {
+            return Err(at(
+                v.span(),
+                format!("scheduler.max_concurrency must be between 1 and {}", limits::MAX_INSTANCES),
+            ));
+        }
+        Some(v) => *v.get_ref() as usize,
+        None => DEFAULT_MAX_CONCURRENCY,
+    };
+
+    let mut jobs: Vec<Job> = Vec::new();
+    for raw_job in raw.jobs {
+        let name = raw_job.name.get_ref().clone();
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            return Err(at(raw_job.name.span(), format!("job name `{name}` must be non-empty [A-Za-z0-9._-]")));
+        }
+        if jobs.iter().any(|j| j.name == name) {
+            return Err(at(raw_job.name.span(), format!("job `{name}` is defined twice")));
+        }
+        let schedule = match (&raw_job.every, &raw_job.cron) {
+            (Some(_), Some(c)) => {
+                return Err(at(c.span(), format!("job `{name}`: set `every` or `cron`, not both")));
+            }
+            (None, None) => {
+                return Err(at(raw_job.name.span(), format!("job `{name}` needs a schedule: `every = \"15s\"` or `cron = \"*/5 * * * *\"`")));
+            }
+            (Some(every), None) => {
+                let d = parse_duration(every.get_ref()).map_err(|e| at(every.span(), format!("job `{name}`: every: {e}")))?;
+                if d < Duration::from_millis(100) {
+                    return Err(at(every.span(), format!("job `{name}`: every must be at least 100ms")));
+                }
+                Schedule::Every(d)
+            }
+            (None, Some(expr)) => Schedule::Cron(
+                Box::new(parse_cron(expr.get_ref()).map_err(|e| at(expr.span(), format!("job `{name}`: cron: {e}")))?),
+                expr.get_ref().clone(),
+            ),
+        };
+        if raw_job.targets.get_ref().is_empty() {
+            return Err(at(raw_job.targets.span(), format!("job `{name}` has no targets")));
+        }
+        let mut limits = Limits::default();
+        if let Some(t) = &raw_job.timeout {
+            let d = parse_duration(t.get_ref()).map_err(|e| at(t.span(), format!("job `{name}`: timeout: {e}")))?;
+            if d.is_zero() || d > limits::MAX_TIMEOUT {
+                return Err(at(t.span(), format!("job `{name}`: timeout must be between 1ms and {}", format_duration(limits::MAX_TIMEOUT))));
+            }
+            if let Schedule::Every(every) = &schedule
+                && d > *every
+            {
+                return Err(at(t.span(), format!("job `{name}`: timeout {} is longer than its interval {}", t.get_ref(), format_duration(*every))));
+            }
+            limits.timeout = d;
+        } else if let Schedule::Every(every) = &schedule {
+            limits.timeout = limits.timeout.min(*every);
+        }
+        if let Some(m) = &raw_job.memory {
+            let bytes = parse_size(m.get_ref()).map_err(|e| at(m.span(), format!("job `{name}`: memory: {e}")))?;
+            if !(1 << 20..=limits::MAX_MEMORY_BYTES).contains(&bytes) {
+                return Err(at(m.span(), format!("job `{name}`: memory must be between 1MiB and {}MiB", limits::MAX_MEMORY_BYTES >> 20)));
+            }
+            limits.memory_bytes = bytes;
+        }
+        let config_json = serde_json::to_string(&raw_job.config.unwrap_or_default())
+            .map_err(|e| at(raw_job.name.span(), format!("job `{name}`: config: {e}")))?;
+        jobs.push(Job {
+            name,
+            plugin: raw_job.plugin.get_ref().clone(),
+            plugin_line: line_col(text, raw_job.plugin.span().start).0,
+            schedule,
+            targets: raw_job.targets.into_inner(),
+            config_json,
+            grants: raw_job.grants,
+            limits,
+        });
+    }
+    Ok(Config { source: file.to_string(), listen, retention, max_concurrency, jobs })
+}
+
+/// The configuration `lookout serve` runs without `--config`: lookout
+/// probes its own API over HTTP and TCP, so a fresh install monitors
+/// something real on the machine and shows results at once.
+pub fn embedded_default(listen: SocketAddr) -> Config {
+    let text = include_str!("default-config.toml").replace("{listen}", &listen.to_string());
+    parse(&text, "<embedded default config>").expect("the embedded default config is valid")
+}
+
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// Parses `500ms`, `15s`, `1m30s`, `2h`, `15d`, `1w` (Prometheus' units).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("`{text}` is not a duration (use e.g. 500ms, 15s, 1m30s, 2h, 15d)");
+    if text.is_empty() {
+        return Err(bad());
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(1),
+            "s" => Duration::from_secs(1),
+            "m" => Duration::from_secs(60),
+            "h" => Duration::from_secs(3600),
+            "d" => Duration::from_secs(86_400),
+            "w" => Duration::from_secs(7 * 86_400),
+            "y" => Duration::from_secs(365 * 86_400),
+            _ => return Err(bad()),
+        };
+        total += unit * n as u32;
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
+}
+
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 1000 != 0 {
+        format!("{ms}ms")
+    } else if ms % 3_600_000 == 0 && ms > 0 {
+        format!("{}h", ms / 3_600_000)
+    } else if ms % 60_000 == 0 && ms > 0 {
+        format!("{}m", ms / 60_000)
+    } else {
+        format!("{}s", ms / 1000)
+    }
+}
+
+/// Parses `64MiB`, `1GiB`, `512KiB`, `100MB`, or a plain byte count.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let bad = || format!("`{text}` is not a size (use e.g. 64MiB, 1GiB, 512KiB)");
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let n: u64 = text[..split].parse().map_err(|_| bad())?;
+    let unit: u64 = match text[split..].trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(unit).ok_or_else(bad)
+}
+
+/// Accepts crontab's five fields (minute first) or the cron crate's six or
+/// seven (seconds first, optional year).
+pub fn parse_cron(expr: &str) -> Result<cron::Schedule, String> {
+    let fields = expr.split_whitespace().count();
+    let full = match fields {
+        5 => format!("0 {expr}"),
+        6 | 7 => expr.to_string(),
+        _ => {
+            return Err(format!(
+                "`{expr}` has {fields} fields; expected 5 (minute hour day-of-month month day-of-week) or 6-7 with seconds first"
+            ));
+        }
+    };
+    cron::Schedule::from_str(&full).map_err(|e| format!("`{expr}` is not a valid cron expression: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[server]
+listen = "127.0.0.1:9999"
+
+[[jobs]]
+name = "web"
+plugin = "http"
+every = "15s"
+targets = ["http://127.0.0.1:8080/"]
+timeout = "5s"
+memory = "32MiB"
+config = { valid_status_codes = [200, 204] }
+grants = { http = ["example.com"] }
+
+[[jobs]]
+name = "nightly"
+plugin = "tcp"
+cron = "*/5 * * * *"
+targets = ["127.0.0.1:22"]
+"#;
+
+    #[test]
+    fn good_config_parses_with_defaults_filled() {
+        let c = parse(GOOD, "t.toml").unwrap();
+        assert_eq!(c.listen, "127.0.0.1:9999".parse().unwrap());
+        assert_eq!(c.retention, DEFAULT_RETENTION);
+        assert_eq!(c.jobs.len(), 2);
+        let web = &c.jobs[0];
+        assert_eq!(web.schedule, Schedule::Every(Duration::from_secs(15)));
+        assert_eq!(web.limits.timeout, Duration::from_secs(5));
+        assert_eq!(web.limits.memory_bytes, 32 << 20);
+        assert_eq!(web.config_json, r#"{"valid_status_codes":[200,204]}"#);
+        assert_eq!(web.grants.http, vec!["example.com".to_string()]);
+        assert_eq!(web.plugin_line, 7);
+        assert_eq!(c.jobs[1].schedule.nominal_interval(), Duration::from_secs(300));
+        assert_eq!(c.jobs[1].config_json, "{}");
+    }
+
+    fn err(text: &str) -> ConfigError {
+        parse(text, "bad.toml").unwrap_err()
+    }
+
+    #[test]
+    fn unknown_key_is_reported_with_its_line() {
+        let e = err("[[jobs]]\nname = \"a\"\nplugin = \"http\"\nevery = \"1s\"\ntargets = [\"x\"]\nintervall = \"5s\"\n");
+        assert_eq!((e.file.as_str(), e.line), ("bad.toml", 6), "{e}");
+        assert!(e.message.contains("unknown field `intervall`"), "{e}");
+    }
+
+    #[test]
+    fn bad_cron_names_the_job_and_line() {
+        let e = err("[[jobs]]\nname = \"a\"\nplugin = \"http\"\ncron = \"61 * * * *\"\ntargets = [\"x\"]\n");
+        assert_eq!(e.line, 4, "{e}");
+        assert!(e.message.starts_with("job `a`: cron: `61 * * * *` is not a valid cron expression"), "{e}");
+        let e = err("[[jobs]]\nname = \"a\"\nplugin = \"http\"\ncron = \"* *\"\ntargets = [\"x\"]\n");
+        assert!(e.message.contains("has 2 fields"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_located() {
+        let e = err("[[jobs]]\nname = \"a\"\nplugin = \"http\"\nevery = \"fast\"\ntargets = [\"x\"]\n");
+        assert_eq!(e.line, 4);
+        assert!(e.message.contains("`fast` is not a duration"), "{e}");
+        let e = err("[[jobs]]\nname = \"a\"\nplugin = \"http\"\nevery = \"1s\"\ntimeout = \"5s\"\ntargets = [\"x\"]\n");
+        assert!(e.message.contains("longer than its interval"), "{e}");
+        let e = err("[[jobs]]\nname = \"a\"\nplugin = \"http\"\nevery = \"1s\"\ntargets = []\n");
+        assert!(e.message.contains("has no targets"), "{e}");
+        let e = err("[[jobs]]\nname = \"a\"\nplugin = \"p\"\nevery = \"1s\"\ntargets = [\"x\"]\n[[jobs]]\nname = \"a\"\nplugin = \"p\"\nevery = \"1s\"\ntargets = [\"x\"]\n");
+        assert_eq!((e.line, e.message.as_str()), (7, "job `a` is defined twice"));
+        let e = err("[server]\nlisten = \"everywhere\"\n");
+        assert_eq!(e.line, 2);
+        let e = err("[[jobs]]\nname = \"a\"\nplugin = \"http\"\nevery = \"1s\"\ntargets = [\"x\"]\ngrants = { sockets = [\"*\"] }\n");
+        assert!(e.message.contains("unknown field `sockets`"), "{e}");
+    }
+
+    #[test]
+    fn durations_and_sizes() {
+        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("15d").unwrap(), Duration::from_secs(15 * 86400));
+        assert!(parse_duration("").is_err() && parse_duration("5").is_err() && parse_duration("s5").is_err());
+        assert_eq!(parse_size("64MiB").unwrap(), 64 << 20);
+        assert_eq!(parse_size("1000").unwrap(), 1000);
+        assert!(parse_size("lots").is_err());
+        assert_eq!(format_duration(Duration::from_secs(90)), "90s");
+        assert_eq!(format_duration(Duration::from_secs(120)), "2m");
+    }
+
+    #[test]
+    fn embedded_default_is_valid_and_targets_the_listen_address() {
+        let c = embedded_default("127.0.0.1:12345".parse().unwrap());
+        assert!(!c.jobs.is_empty());
+        assert!(c.jobs.iter().all(|j| j.targets.iter().all(|t| t.contains("127.0.0.1:12345"))));
+    }
+}

@@ -1,0 +1,299 @@
+//! Plain data shared by the runtime, storage, scheduler and API: what a
+//! plugin is, what it may do, and what an invocation produced. No behaviour
+//! beyond (de)serialisation and small derived values lives here.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The four kinds of plugin, one per WIT world of `lookout:plugin`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum World {
+    Probe,
+    Exporter,
+    Detector,
+    Notifier,
+}
+
+impl World {
+    pub const ALL: [World; 4] = [World::Probe, World::Exporter, World::Detector, World::Notifier];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            World::Probe => "probe",
+            World::Exporter => "exporter",
+            World::Detector => "detector",
+            World::Notifier => "notifier",
+        }
+    }
+
+    /// Whether the scheduler can run this world as a job against targets.
+    pub fn is_schedulable(self) -> bool {
+        matches!(self, World::Probe | World::Exporter)
+    }
+}
+
+impl fmt::Display for World {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a plugin may reach. The same shape describes what a plugin asks for
+/// (from its `describe`) and what an operator granted (install + job).
+/// Everything absent is denied.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Grants {
+    /// Hosts for outbound wasi:http: `host`, `host:port`, `*.domain`, `*`, `{target}`.
+    pub http: Vec<String>,
+    /// TCP `host:port` patterns; `*` for either part; `{target}`.
+    pub tcp: Vec<String>,
+    /// UDP `host:port` patterns.
+    pub udp: Vec<String>,
+    /// Absolute paths the plugin may read (never write).
+    pub files: Vec<String>,
+    /// Environment variable names passed through.
+    pub env: Vec<String>,
+}
+
+impl Grants {
+    pub fn is_empty(&self) -> bool {
+        self.http.is_empty()
+            && self.tcp.is_empty()
+            && self.udp.is_empty()
+            && self.files.is_empty()
+            && self.env.is_empty()
+    }
+
+    /// Both sets together, without repeating a pattern.
+    pub fn union(&self, other: &Grants) -> Grants {
+        fn merge(a: &[String], b: &[String]) -> Vec<String> {
+            let mut out = a.to_vec();
+            for item in b {
+                if !out.contains(item) {
+                    out.push(item.clone());
+                }
+            }
+            out
+        }
+        Grants {
+            http: merge(&self.http, &other.http),
+            tcp: merge(&self.tcp, &other.tcp),
+            udp: merge(&self.udp, &other.udp),
+            files: merge(&self.files, &other.files),
+            env: merge(&self.env, &other.env),
+        }
+    }
+
+    /// One line per capability kind, for the CLI and logs.
+    pub fn describe_lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for (kind, list) in [
+            ("http", &self.http),
+            ("tcp", &self.tcp),
+            ("udp", &self.udp),
+            ("files (read-only)", &self.files),
+            ("env", &self.env),
+        ] {
+            if !list.is_empty() {
+                lines.push(format!("{kind}: {}", list.join(", ")));
+            }
+        }
+        if lines.is_empty() {
+            lines.push("none".to_string());
+        }
+        lines
+    }
+}
+
+/// What a plugin says about itself (its `describe` export).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PluginInfo {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    pub config_schema: Option<String>,
+    /// Capabilities the plugin asks for.
+    pub capabilities: Grants,
+}
+
+/// Per-invocation sandbox limits. Defaults are the constants in
+/// [`crate::runtime::limits`]; a job may lower or raise them within the
+/// runtime's ceilings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Wall-clock deadline for one invocation, instantiation included.
+    pub timeout: Duration,
+    /// Linear memory the plugin may grow to, in bytes.
+    pub memory_bytes: u64,
+    /// Largest result the host accepts, in bytes (see `ProbeResult::size_bytes`).
+    pub output_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        use crate::runtime::limits;
+        Limits {
+            timeout: limits::DEFAULT_TIMEOUT,
+            memory_bytes: limits::DEFAULT_MEMORY_BYTES,
+            output_bytes: limits::DEFAULT_OUTPUT_BYTES,
+        }
+    }
+}
+
+/// One measurement returned by a plugin.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<(String, String)>,
+    pub value: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp_ms: Option<i64>,
+}
+
+impl Sample {
+    /// Bytes this sample occupies in a result, for the output cap.
+    pub fn size_bytes(&self) -> u64 {
+        let labels: usize = self.labels.iter().map(|(k, v)| k.len() + v.len()).sum();
+        (self.name.len() + labels + 16) as u64
+    }
+}
+
+/// What a probe reported about one target.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProbeResult {
+    pub success: bool,
+    pub duration_seconds: f64,
+    pub failure_reason: Option<String>,
+    pub message: String,
+    pub samples: Vec<Sample>,
+}
+
+impl ProbeResult {
+    pub fn size_bytes(&self) -> u64 {
+        self.message.len() as u64 + self.samples.iter().map(Sample::size_bytes).sum::<u64>()
+    }
+}
+
+/// Why an invocation itself failed (as opposed to a probe that ran and found
+/// its target down). These are the host's reasons; plugin-reported probe
+/// reasons (`dns`, `connect`, `status` …) are strings from the WIT enum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The wall-clock deadline passed; the instance was interrupted.
+    Deadline,
+    /// The plugin trapped (panic, unreachable, bad memory access …).
+    Trap,
+    /// The plugin tried to grow memory past its cap.
+    MemoryLimit,
+    /// The plugin overflowed its wasm stack.
+    StackOverflow,
+    /// The plugin returned more than the output cap.
+    OutputLimit,
+    /// The plugin rejected its configuration.
+    PluginConfig,
+    /// The plugin reported a passing problem.
+    PluginTransient,
+    /// The plugin reported it cannot work in this setting.
+    PluginPermanent,
+    /// The instance could not be created (pool exhausted, link error).
+    Instantiate,
+    /// The plugin is of a world that cannot do what was asked.
+    WrongWorld,
+}
+
+impl FailureKind {
+    pub const ALL: [FailureKind; 10] = [
+        FailureKind::Deadline,
+        FailureKind::Trap,
+        FailureKind::MemoryLimit,
+        FailureKind::StackOverflow,
+        FailureKind::OutputLimit,
+        FailureKind::PluginConfig,
+        FailureKind::PluginTransient,
+        FailureKind::PluginPermanent,
+        FailureKind::Instantiate,
+        FailureKind::WrongWorld,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Deadline => "deadline",
+            FailureKind::Trap => "trap",
+            FailureKind::MemoryLimit => "memory_limit",
+            FailureKind::StackOverflow => "stack_overflow",
+            FailureKind::OutputLimit => "output_limit",
+            FailureKind::PluginConfig => "plugin_config",
+            FailureKind::PluginTransient => "plugin_transient",
+            FailureKind::PluginPermanent => "plugin_permanent",
+            FailureKind::Instantiate => "instantiate",
+            FailureKind::WrongWorld => "wrong_world",
+        }
+    }
+
+    /// Failures that mean the sandbox stopped the plugin: traps and limits.
+    pub fn is_sandbox_stop(self) -> bool {
+        matches!(
+            self,
+            FailureKind::Deadline
+                | FailureKind::Trap
+                | FailureKind::MemoryLimit
+                | FailureKind::StackOverflow
+                | FailureKind::OutputLimit
+        )
+    }
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An invocation that did not produce a result.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{kind}: {message}")]
+pub struct InvocationError {
+    pub kind: FailureKind,
+    pub message: String,
+}
+
+impl InvocationError {
+    pub fn new(kind: FailureKind, message: impl Into<String>) -> Self {
+        InvocationError { kind, message: message.into() }
+    }
+}
+
+/// Whether the invocation itself worked, and whether the target was healthy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The plugin ran and reported success.
+    Success,
+    /// The plugin ran and reported the target unhealthy (a probe failure).
+    TargetFailure,
+    /// The plugin did not complete: trap, limit, deadline or plugin error.
+    PluginFailure,
+}
+
+/// One invocation of a job's plugin against one target, as stored and served.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InvocationRecord {
+    pub job: String,
+    pub target: String,
+    pub plugin: String,
+    /// Start of the invocation, milliseconds since the Unix epoch.
+    pub started_ms: i64,
+    pub duration_seconds: f64,
+    pub success: bool,
+    pub outcome: Outcome,
+    /// A plugin reason (`status`, `connect` …) or a host reason (`deadline`, `trap` …).
+    pub failure_reason: Option<String>,
+    pub message: String,
+    pub samples: Vec<Sample>,
+}

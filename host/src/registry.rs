@@ -1,0 +1,173 @@
+//! Installed plugins: the data directory's `plugins/` (component files
+//! named by sha256), `cache/` (compiled code) and the registry table in the
+//! database. Install validates everything before it writes anything, so a
+//! refused file leaves the registry exactly as it was.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use crate::model::{Grants, PluginInfo};
+use crate::runtime::{Plugin, PrepareError, Runtime};
+use crate::storage::{PluginRecord, Storage, StorageError, now_ms};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Prepare { path: String, source: PrepareError },
+    #[error("plugin name `{0}` is invalid: use lowercase letters, digits and dashes (e.g. `http-probe`)")]
+    BadName(String),
+    #[error("a different plugin named `{name}` is already installed (sha256 {existing}); remove it first with `lookout plugin remove {name}`")]
+    NameTaken { name: String, existing: String },
+    #[error("no plugin named `{0}` is installed (see `lookout plugin list`)")]
+    NotInstalled(String),
+    #[error("writing {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("starting the plugin runtime: {0}")]
+    Runtime(String),
+}
+
+/// What an install did.
+#[derive(Debug)]
+pub struct Installed {
+    pub record: PluginRecord,
+    /// True when the same component was already installed under this name.
+    pub unchanged: bool,
+}
+
+/// What to grant at install.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GrantPolicy {
+    /// Grant what the plugin asked for (shown to the installer).
+    Requested,
+    /// Grant nothing; jobs must grant per job in the config.
+    None,
+}
+
+pub struct Registry {
+    dir: PathBuf,
+    storage: Arc<Storage>,
+    runtime: Arc<Runtime>,
+}
+
+impl Registry {
+    /// Opens the data directory, creating it on first use.
+    pub fn open(data_dir: &Path) -> Result<Registry, RegistryError> {
+        let storage = Storage::open(data_dir)?;
+        let runtime = Arc::new(Runtime::new(&data_dir.join("cache"), storage.clone()).map_err(RegistryError::Runtime)?);
+        Ok(Registry { dir: data_dir.to_owned(), storage, runtime })
+    }
+
+    pub fn storage(&self) -> &Arc<Storage> {
+        &self.storage
+    }
+
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
+    fn wasm_path(&self, sha256: &str) -> PathBuf {
+        self.dir.join("plugins").join(format!("{sha256}.wasm"))
+    }
+
+    /// Validates, compiles (or finds in the cache) and describes a component
+    /// without installing it. `on_compile` runs before a compile that is not
+    /// cached, so the CLI can show progress.
+    pub async fn inspect_file(
+        &self,
+        path: &Path,
+        on_compile: impl FnOnce(),
+    ) -> Result<(Vec<u8>, String, Plugin, PluginInfo), RegistryError> {
+        let wasm = std::fs::read(path).map_err(|source| RegistryError::Read { path: path.to_owned(), source })?;
+        let sha256 = hex::encode(Sha256::digest(&wasm));
+        let located = |source| RegistryError::Prepare { path: path.display().to_string(), source };
+        if !self.runtime.is_cached(&sha256) {
+            on_compile();
+        }
+        let plugin = self.runtime.prepare("candidate", &wasm, &sha256).map_err(located)?;
+        let info = self.runtime.describe(&plugin).await.map_err(located)?;
+        Ok((wasm, sha256, plugin, info))
+    }
+
+    /// Installs a component file under `name` (default: the name it describes).
+    pub async fn install(
+        &self,
+        path: &Path,
+        name: Option<&str>,
+        grants: GrantPolicy,
+        on_compile: impl FnOnce(),
+    ) -> Result<Installed, RegistryError> {
+        let (wasm, sha256, plugin, info) = self.inspect_file(path, on_compile).await?;
+        let name = name.unwrap_or(&info.name).to_string();
+        if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+            return Err(RegistryError::BadName(name));
+        }
+        if let Some(existing) = self.storage.plugin(&name)? {
+            if existing.sha256 == sha256 {
+                return Ok(Installed { record: existing, unchanged: true });
+            }
+            return Err(RegistryError::NameTaken { name, existing: existing.sha256 });
+        }
+        let file = self.wasm_path(&sha256);
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(file.parent().expect("plugins dir"))?;
+            let tmp = file.with_extension("wasm.tmp");
+            std::fs::write(&tmp, &wasm)?;
+            std::fs::File::open(&tmp)?.sync_all()?;
+            std::fs::rename(&tmp, &file)
+        };
+        write().map_err(|source| RegistryError::Write { path: file.clone(), source })?;
+        let record = PluginRecord {
+            name,
+            world: plugin.world(),
+            version: info.version,
+            description: info.description,
+            sha256,
+            size_bytes: wasm.len() as u64,
+            grants: match grants {
+                GrantPolicy::Requested => info.capabilities.clone(),
+                GrantPolicy::None => Grants::default(),
+            },
+            requested: info.capabilities,
+            config_schema: info.config_schema,
+            installed_ms: now_ms(),
+        };
+        self.storage.put_plugin(&record)?;
+        Ok(Installed { record, unchanged: false })
+    }
+
+    pub fn list(&self) -> Result<Vec<PluginRecord>, RegistryError> {
+        Ok(self.storage.plugins()?)
+    }
+
+    pub fn record(&self, name: &str) -> Result<PluginRecord, RegistryError> {
+        self.storage.plugin(name)?.ok_or_else(|| RegistryError::NotInstalled(name.to_string()))
+    }
+
+    /// Loads an installed plugin, from the compile cache when possible.
+    pub fn load(&self, name: &str) -> Result<Plugin, RegistryError> {
+        let record = self.record(name)?;
+        let path = self.wasm_path(&record.sha256);
+        self.runtime
+            .load(name, &path, &record.sha256)
+            .map_err(|source| RegistryError::Prepare { path: path.display().to_string(), source })
+    }
+
+    /// Removes a plugin, its state, and its files unless another name uses them.
+    pub fn remove(&self, name: &str) -> Result<PluginRecord, RegistryError> {
+        let record = self.record(name)?;
+        self.storage.remove_plugin(name)?;
+        let still_used = self.storage.plugins()?.iter().any(|p| p.sha256 == record.sha256);
+        if !still_used {
+            let _ = std::fs::remove_file(self.wasm_path(&record.sha256));
+            let _ = std::fs::remove_file(self.runtime.cache_path(&record.sha256));
+        }
+        Ok(record)
+    }
+
+}

@@ -1,0 +1,660 @@
+//! The plugin runtime: the only module that knows wasmtime.
+//!
+//! [`Runtime::prepare`] turns component bytes into a [`Plugin`]: it refuses
+//! anything that is not a component of one of lookout's worlds (naming what
+//! is missing), compiles once and caches the machine code on disk keyed by
+//! the wasm's sha256 and the engine's compatibility hash, and pre-links the
+//! component (`InstancePre`) so each invocation only instantiates.
+//!
+//! Every invocation ([`Runtime::probe`], [`Runtime::collect`]) gets a fresh
+//! store and instance (a trapped instance is poisoned; instantiating from a
+//! pool costs ~15 µs) built by [`sandbox`] from the grants, and runs under:
+//! a wall-clock deadline enforced by epoch interruption plus a tokio timeout
+//! for time blocked in host calls, a memory cap, a wasm stack cap and an
+//! output cap ([`limits`]). Whatever the plugin does, the caller gets a
+//! result or an [`InvocationError`] naming the reason; the host never panics
+//! on a plugin's behalf.
+
+mod bindings;
+pub mod limits;
+mod sandbox;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+
+use crate::model::{FailureKind, Grants, InvocationError, Limits, PluginInfo, ProbeResult, Sample, World};
+use bindings::types as wit;
+pub use sandbox::{expand_target, target_host_port};
+use sandbox::{Identity, InvocationState};
+
+/// Where plugins keep their key-value state (`lookout:plugin/host.kv-*`).
+/// Storage implements it; the runtime only calls it, off the async threads.
+pub trait PluginStateStore: Send + Sync + 'static {
+    fn get(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, String>;
+    fn set(&self, plugin: &str, key: &str, value: &[u8]) -> Result<(), String>;
+    fn delete(&self, plugin: &str, key: &str) -> Result<(), String>;
+}
+
+/// Why a component cannot become a plugin.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error("not a WebAssembly file: it does not start with the `\\0asm` magic bytes")]
+    NotWasm,
+    #[error(
+        "this is a core WebAssembly module, not a component: build it for wasm32-wasip2 \
+         (or wrap it with `wasm-tools component new`) against one of lookout's worlds"
+    )]
+    CoreModule,
+    #[error("invalid component: {0}")]
+    Invalid(String),
+    #[error(
+        "component implements none of lookout's worlds (lookout:plugin@0.1.0): a plugin exports \
+         `describe` and one of `probe` (probe), `collect` (exporter), `notify` (notifier) or \
+         `lookout:plugin/detection@0.1.0` (detector); this component exports [{}]",
+        .exports.join(", ")
+    )]
+    NoWorld { exports: Vec<String> },
+    #[error("component targets the {world} world but is missing the export `{missing}`")]
+    MissingExport { world: World, missing: &'static str },
+    #[error("component does not match the {world} world of lookout:plugin@0.1.0: {detail}")]
+    Link { world: World, detail: String },
+    #[error("compile cache at {path}: {source}")]
+    Cache { path: PathBuf, source: std::io::Error },
+    #[error("plugin's describe failed: {0}")]
+    Describe(InvocationError),
+}
+
+/// A compiled, pre-linked plugin, cheap to clone and share across tasks.
+#[derive(Clone)]
+pub struct Plugin {
+    inner: Arc<PluginInner>,
+}
+
+struct PluginInner {
+    name: String,
+    world: World,
+    pre: WorldPre,
+}
+
+enum WorldPre {
+    Probe(bindings::probe::ProbePre<InvocationState>),
+    Exporter(bindings::exporter::ExporterPre<InvocationState>),
+    Detector(bindings::detector::DetectorPre<InvocationState>),
+    Notifier(bindings::notifier::NotifierPre<InvocationState>),
+}
+
+impl Plugin {
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+    pub fn world(&self) -> World {
+        self.inner.world
+    }
+}
+
+/// How instances get their memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Allocation {
+    /// Slots reserved up front; instantiation is a few µs.
+    Pooling,
+    /// Memory mapped per instance: used when the address space for the pool
+    /// cannot be reserved (`ulimit -v`, strict overcommit).
+    OnDemand,
+}
+
+/// One invocation's request.
+pub struct Invocation<'a> {
+    pub job: &'a str,
+    pub target: &'a str,
+    /// The plugin's configuration as JSON.
+    pub config: &'a str,
+    pub grants: &'a Grants,
+    pub limits: &'a Limits,
+}
+
+/// The engine, the linker every plugin is checked against, and the compile cache.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<InvocationState>,
+    cache_dir: PathBuf,
+    /// Hex sha256 of the engine's compatibility hash: part of every cache key.
+    engine_key: String,
+    state: Arc<dyn PluginStateStore>,
+    allocation: Allocation,
+}
+
+impl Runtime {
+    /// An engine with lookout's limits; pooling allocation where the address
+    /// space can be reserved. Compiled code is cached under `cache_dir`.
+    pub fn new(cache_dir: &Path, state: Arc<dyn PluginStateStore>) -> Result<Runtime, String> {
+        Self::with_allocation(cache_dir, state, None)
+    }
+
+    /// Like [`Runtime::new`], forcing an allocation strategy (benchmarks, tests).
+    pub fn with_allocation(
+        cache_dir: &Path,
+        state: Arc<dyn PluginStateStore>,
+        force: Option<Allocation>,
+    ) -> Result<Runtime, String> {
+        let (engine, allocation) = match force {
+            Some(Allocation::OnDemand) => (Engine::new(&base_config()).map_err(|e| e.to_string())?, Allocation::OnDemand),
+            _ => match Engine::new(&pooling_config()) {
+                Ok(engine) => (engine, Allocation::Pooling),
+                Err(e) if force.is_none() => {
+                    tracing::warn!(error = %e, "pooling allocator unavailable, allocating instances on demand");
+                    (Engine::new(&base_config()).map_err(|e| e.to_string())?, Allocation::OnDemand)
+                }
+                Err(e) => return Err(format!("pooling allocator: {e}")),
+            },
+        };
+        spawn_epoch_ticker(&engine);
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| e.to_string())?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(|e| e.to_string())?;
+        bindings::host::add_to_linker::<_, HasSelf<InvocationState>>(&mut linker, |s| s)
+            .map_err(|e| e.to_string())?;
+
+        let mut hasher = Sha256Hasher(Sha256::new());
+        std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut hasher);
+        let engine_key = hex::encode(hasher.0.finalize());
+
+        std::fs::create_dir_all(cache_dir).map_err(|e| format!("creating {}: {e}", cache_dir.display()))?;
+        Ok(Runtime { engine, linker, cache_dir: cache_dir.to_owned(), engine_key, state, allocation })
+    }
+
+    pub fn allocation(&self) -> Allocation {
+        self.allocation
+    }
+
+    /// Path of the cached machine code for a component with this digest.
+    pub fn cache_path(&self, sha256: &str) -> PathBuf {
+        self.cache_dir.join(format!("{sha256}-{}.cwasm", &self.engine_key[..16]))
+    }
+
+    /// Whether compiled code for this digest is already cached.
+    pub fn is_cached(&self, sha256: &str) -> bool {
+        self.cache_path(sha256).exists()
+    }
+
+    /// Validates and compiles component bytes (or loads them from the
+    /// compile cache), identifies the world and pre-links it.
+    pub fn prepare(&self, name: &str, wasm: &[u8], sha256: &str) -> Result<Plugin, PrepareError> {
+        check_header(wasm)?;
+        if let Some(component) = self.load_cached(sha256) {
+            return self.link(name, &component);
+        }
+        let component = Component::new(&self.engine, wasm).map_err(|e| PrepareError::Invalid(format!("{e:#}")))?;
+        // Link before caching: a component of no known world leaves nothing behind.
+        let plugin = self.link(name, &component)?;
+        self.write_cache(&component, sha256)?;
+        Ok(plugin)
+    }
+
+    /// Loads a plugin whose component file was validated at install: from
+    /// the compile cache when present, otherwise compiled from `wasm_path`.
+    pub fn load(&self, name: &str, wasm_path: &Path, sha256: &str) -> Result<Plugin, PrepareError> {
+        if let Some(component) = self.load_cached(sha256) {
+            return self.link(name, &component);
+        }
+        let wasm = std::fs::read(wasm_path).map_err(|source| PrepareError::Cache { path: wasm_path.to_owned(), source })?;
+        let actual = hex::encode(Sha256::digest(&wasm));
+        if actual != sha256 {
+            return Err(PrepareError::Invalid(format!(
+                "{} has sha256 {actual}, but {sha256} was installed: the file changed on disk",
+                wasm_path.display()
+            )));
+        }
+        self.prepare(name, &wasm, sha256)
+    }
+
+    fn load_cached(&self, sha256: &str) -> Option<Component> {
+        let path = self.cache_path(sha256);
+        if !path.exists() {
+            return None;
+        }
+        // SAFETY: the cache directory belongs to lookout and artifacts are
+        // written by `compile_and_cache` with an atomic rename; wasmtime
+        // checks the artifact's engine compatibility before using it.
+        match unsafe { Component::deserialize_file(&self.engine, &path) } {
+            Ok(component) => Some(component),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "discarding unusable compiled artifact");
+                let _ = std::fs::remove_file(&path);
+                None
+            }
+        }
+    }
+
+    fn write_cache(&self, component: &Component, sha256: &str) -> Result<(), PrepareError> {
+        let path = self.cache_path(sha256);
+        let bytes = component.serialize().map_err(|e| PrepareError::Invalid(format!("{e:#}")))?;
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        let write = || -> std::io::Result<()> {
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, &path)
+        };
+        write().map_err(|source| PrepareError::Cache { path: path.clone(), source })
+    }
+
+    fn link(&self, name: &str, component: &Component) -> Result<Plugin, PrepareError> {
+        let world = classify_world(&self.engine, component)?;
+        let link_err = |e: wasmtime::Error| PrepareError::Link { world, detail: format!("{e:#}") };
+        let instance_pre = self.linker.instantiate_pre(component).map_err(link_err)?;
+        let pre = match world {
+            World::Probe => WorldPre::Probe(bindings::probe::ProbePre::new(instance_pre).map_err(link_err)?),
+            World::Exporter => WorldPre::Exporter(bindings::exporter::ExporterPre::new(instance_pre).map_err(link_err)?),
+            World::Detector => WorldPre::Detector(bindings::detector::DetectorPre::new(instance_pre).map_err(link_err)?),
+            World::Notifier => WorldPre::Notifier(bindings::notifier::NotifierPre::new(instance_pre).map_err(link_err)?),
+        };
+        Ok(Plugin { inner: Arc::new(PluginInner { name: name.to_owned(), world, pre }) })
+    }
+
+    /// Calls the plugin's `describe` in a sandbox with no grants.
+    pub async fn describe(&self, plugin: &Plugin) -> Result<PluginInfo, PrepareError> {
+        let limits = Limits { timeout: limits::DESCRIBE_TIMEOUT, ..Limits::default() };
+        let grants = Grants::default();
+        let inv = Invocation { job: "describe", target: "", config: "", grants: &grants, limits: &limits };
+        let mut store = self.new_store(plugin, &inv).await.map_err(PrepareError::Describe)?;
+        let call = async {
+            match &plugin.inner.pre {
+                WorldPre::Probe(pre) => pre.instantiate_async(&mut store).await?.call_describe(&mut store).await,
+                WorldPre::Exporter(pre) => pre.instantiate_async(&mut store).await?.call_describe(&mut store).await,
+                WorldPre::Detector(pre) => pre.instantiate_async(&mut store).await?.call_describe(&mut store).await,
+                WorldPre::Notifier(pre) => pre.instantiate_async(&mut store).await?.call_describe(&mut store).await,
+            }
+        };
+        let info = run_bounded(&limits, call).await.map_err(|e| PrepareError::Describe(classify(e, &store, &limits)))?;
+        Ok(PluginInfo {
+            name: info.name,
+            version: info.version,
+            description: info.description,
+            config_schema: info.config_schema,
+            capabilities: Grants {
+                http: info.capabilities.http,
+                tcp: info.capabilities.tcp,
+                udp: info.capabilities.udp,
+                files: info.capabilities.files,
+                env: info.capabilities.env,
+            },
+        })
+    }
+
+    /// Runs a probe plugin once against `inv.target`.
+    pub async fn probe(&self, plugin: &Plugin, inv: &Invocation<'_>) -> Result<ProbeResult, InvocationError> {
+        let WorldPre::Probe(pre) = &plugin.inner.pre else {
+            return Err(wrong_world(plugin, World::Probe));
+        };
+        let mut store = self.new_store(plugin, inv).await?;
+        let timeout_ms = plugin_timeout_ms(inv.limits);
+        let call = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance.call_probe(&mut store, inv.target, inv.config, timeout_ms).await
+        };
+        let returned = run_bounded(inv.limits, call).await.map_err(|e| classify(e, &store, inv.limits))?;
+        let result = returned.map_err(plugin_error)?;
+        let result = ProbeResult {
+            success: result.success,
+            duration_seconds: result.duration_seconds,
+            failure_reason: result.failure_reason.map(|r| failure_reason_str(r).to_string()),
+            message: result.message,
+            samples: result.samples.into_iter().map(sample_from_wit).collect(),
+        };
+        check_output(result.size_bytes(), inv.limits)?;
+        Ok(result)
+    }
+
+    /// Runs an exporter plugin once against `inv.target`.
+    pub async fn collect(&self, plugin: &Plugin, inv: &Invocation<'_>) -> Result<Vec<Sample>, InvocationError> {
+        let WorldPre::Exporter(pre) = &plugin.inner.pre else {
+            return Err(wrong_world(plugin, World::Exporter));
+        };
+        let mut store = self.new_store(plugin, inv).await?;
+        let timeout_ms = plugin_timeout_ms(inv.limits);
+        let call = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance.call_collect(&mut store, inv.target, inv.config, timeout_ms).await
+        };
+        let returned = run_bounded(inv.limits, call).await.map_err(|e| classify(e, &store, inv.limits))?;
+        let samples: Vec<Sample> = returned.map_err(plugin_error)?.into_iter().map(sample_from_wit).collect();
+        check_output(samples.iter().map(Sample::size_bytes).sum(), inv.limits)?;
+        Ok(samples)
+    }
+
+    /// A probe instance kept alive across calls: what a reused instance
+    /// costs, for benchmarks. Production invocations use fresh instances
+    /// because a trapped instance cannot be entered again.
+    pub async fn warm_probe(&self, plugin: &Plugin, inv: &Invocation<'_>) -> Result<WarmProbe, InvocationError> {
+        let WorldPre::Probe(pre) = &plugin.inner.pre else {
+            return Err(wrong_world(plugin, World::Probe));
+        };
+        let mut store = self.new_store(plugin, inv).await?;
+        let instance = pre.instantiate_async(&mut store).await.map_err(|e| classify(e, &store, inv.limits))?;
+        Ok(WarmProbe { store, instance, limits: inv.limits.clone() })
+    }
+
+    async fn new_store(&self, plugin: &Plugin, inv: &Invocation<'_>) -> Result<Store<InvocationState>, InvocationError> {
+        let deadline = Instant::now() + inv.limits.timeout;
+        let identity = Identity {
+            plugin: plugin.inner.name.as_str().into(),
+            job: inv.job.into(),
+            target: inv.target.into(),
+        };
+        let state = sandbox::build_state(identity, inv.grants, self.state.clone(), inv.limits.memory_bytes, deadline)
+            .await
+            .map_err(|e| InvocationError::new(FailureKind::Instantiate, e))?;
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|ctx| {
+            if Instant::now() >= ctx.data().deadline {
+                return Err(Trap::Interrupt.into());
+            }
+            // Yield through tokio on every tick: a plain `Yield` starves the
+            // runtime's timers under several spinning guests.
+            Ok(wasmtime::UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now())))
+        });
+        Ok(store)
+    }
+}
+
+/// A live probe instance, see [`Runtime::warm_probe`].
+pub struct WarmProbe {
+    store: Store<InvocationState>,
+    instance: bindings::probe::Probe,
+    limits: Limits,
+}
+
+impl WarmProbe {
+    pub async fn probe(&mut self, target: &str, config: &str) -> Result<ProbeResult, InvocationError> {
+        self.store.data_mut().deadline = Instant::now() + self.limits.timeout;
+        let timeout_ms = plugin_timeout_ms(&self.limits);
+        let returned = self
+            .instance
+            .call_probe(&mut self.store, target, config, timeout_ms)
+            .await
+            .map_err(|e| classify(e, &self.store, &self.limits))?;
+        let r = returned.map_err(plugin_error)?;
+        Ok(ProbeResult {
+            success: r.success,
+            duration_seconds: r.duration_seconds,
+            failure_reason: r.failure_reason.map(|r| failure_reason_str(r).to_string()),
+            message: r.message,
+            samples: r.samples.into_iter().map(sample_from_wit).collect(),
+        })
+    }
+}
+
+fn base_config() -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    config.max_wasm_stack(limits::MAX_WASM_STACK_BYTES);
+    config
+}
+
+fn pooling_config() -> Config {
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(limits::MAX_INSTANCES)
+        // A Rust or C component has a handful of core instances; interpreter
+        // guests (componentize-py) link a few dozen.
+        .max_core_instances_per_component(64)
+        .total_core_instances(limits::MAX_INSTANCES * 8)
+        .max_memories_per_component(4)
+        .total_memories(limits::MAX_INSTANCES * 2)
+        .max_tables_per_component(16)
+        .total_tables(limits::MAX_INSTANCES * 4)
+        .table_elements(limits::MAX_TABLE_ELEMENTS)
+        .max_core_instance_size(4 << 20)
+        .max_memory_size(limits::MAX_MEMORY_BYTES as usize);
+    let mut config = base_config();
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    config
+}
+
+/// Advances the engine's epoch every tick for as long as the engine lives.
+fn spawn_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("lookout-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(limits::EPOCH_TICK);
+            }
+        })
+        .expect("spawning the epoch thread");
+}
+
+/// Feeds `Hash` output into sha256, which (unlike std's hasher) is stable
+/// across Rust releases, so cache keys survive a rebuild of lookout.
+struct Sha256Hasher(Sha256);
+
+impl std::hash::Hasher for Sha256Hasher {
+    fn finish(&self) -> u64 {
+        0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}
+
+fn check_header(wasm: &[u8]) -> Result<(), PrepareError> {
+    if wasm.len() < 8 || &wasm[..4] != b"\0asm" {
+        return Err(PrepareError::NotWasm);
+    }
+    // Bytes 4..8: version (2 bytes) + layer (2 bytes); layer 0 is a core
+    // module, layer 1 a component.
+    match u16::from_le_bytes([wasm[6], wasm[7]]) {
+        0 => Err(PrepareError::CoreModule),
+        1 => Ok(()),
+        layer => Err(PrepareError::Invalid(format!("unknown WebAssembly layer {layer}"))),
+    }
+}
+
+const DETECTION_EXPORT: &str = "lookout:plugin/detection@0.1.0";
+
+/// Which world a component implements, judged by its exports.
+fn classify_world(engine: &Engine, component: &Component) -> Result<World, PrepareError> {
+    let ty = component.component_type();
+    let exports: Vec<String> = ty.exports(engine).map(|(name, _)| name.to_string()).collect();
+    let has = |name: &str| exports.iter().any(|e| e == name);
+    let world = if has("probe") {
+        World::Probe
+    } else if has("collect") {
+        World::Exporter
+    } else if has("notify") {
+        World::Notifier
+    } else if has(DETECTION_EXPORT) {
+        World::Detector
+    } else {
+        return Err(PrepareError::NoWorld { exports });
+    };
+    if !has("describe") {
+        return Err(PrepareError::MissingExport { world, missing: "describe" });
+    }
+    Ok(world)
+}
+
+/// The timeout the plugin is told: a little under the host's deadline, so
+/// a plugin can notice a slow target and report `timeout` itself before the
+/// host has to interrupt it.
+fn plugin_timeout_ms(limits: &Limits) -> u32 {
+    let margin = (limits.timeout / 10).min(Duration::from_millis(500));
+    (limits.timeout - margin).as_millis().min(u32::MAX as u128) as u32
+}
+
+/// Runs `call` under the tokio half of the deadline (time blocked in host
+/// calls, which epochs cannot interrupt).
+async fn run_bounded<T>(limits: &Limits, call: impl Future<Output = wasmtime::Result<T>>) -> wasmtime::Result<T> {
+    match tokio::time::timeout(limits.timeout + limits::DEADLINE_GRACE, call).await {
+        Ok(result) => result,
+        Err(_) => Err(Trap::Interrupt.into()),
+    }
+}
+
+fn classify(error: wasmtime::Error, store: &Store<InvocationState>, limits: &Limits) -> InvocationError {
+    let state = store.data();
+    let stderr = String::from_utf8_lossy(&state.stderr.contents()).trim().to_string();
+    let tail = stderr.lines().rev().find(|l| !l.trim().is_empty()).map(|l| format!(" ({l})")).unwrap_or_default();
+    if state.limiter.hit.load(Ordering::Relaxed) {
+        return InvocationError::new(
+            FailureKind::MemoryLimit,
+            format!("plugin exceeded its memory cap of {} MiB{tail}", limits.memory_bytes >> 20),
+        );
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => InvocationError::new(
+            FailureKind::Deadline,
+            format!("plugin did not finish within its deadline of {:?}", limits.timeout),
+        ),
+        Some(Trap::StackOverflow) => InvocationError::new(
+            FailureKind::StackOverflow,
+            format!("plugin overflowed its wasm stack of {} KiB", limits::MAX_WASM_STACK_BYTES >> 10),
+        ),
+        Some(trap) => InvocationError::new(FailureKind::Trap, format!("plugin trapped: {trap}{tail}")),
+        None if error.to_string().contains("instance") && error.to_string().contains("limit") => {
+            InvocationError::new(FailureKind::Instantiate, format!("{error:#}"))
+        }
+        None => InvocationError::new(FailureKind::Trap, format!("plugin failed: {error:#}{tail}")),
+    }
+}
+
+fn plugin_error(error: wit::PluginError) -> InvocationError {
+    match error {
+        wit::PluginError::Config(m) => InvocationError::new(FailureKind::PluginConfig, m),
+        wit::PluginError::Transient(m) => InvocationError::new(FailureKind::PluginTransient, m),
+        wit::PluginError::Permanent(m) => InvocationError::new(FailureKind::PluginPermanent, m),
+    }
+}
+
+fn wrong_world(plugin: &Plugin, wanted: World) -> InvocationError {
+    InvocationError::new(
+        FailureKind::WrongWorld,
+        format!("plugin {} is a {} plugin, not a {wanted}", plugin.name(), plugin.world()),
+    )
+}
+
+fn check_output(size: u64, limits: &Limits) -> Result<(), InvocationError> {
+    if size > limits.output_bytes {
+        return Err(InvocationError::new(
+            FailureKind::OutputLimit,
+            format!("plugin returned {size} bytes, over the output cap of {} bytes", limits.output_bytes),
+        ));
+    }
+    Ok(())
+}
+
+fn sample_from_wit(s: wit::Sample) -> Sample {
+    Sample { name: s.name, labels: s.labels, value: s.value, timestamp_ms: s.timestamp_ms }
+}
+
+fn failure_reason_str(reason: wit::FailureReason) -> &'static str {
+    use wit::FailureReason as R;
+    match reason {
+        R::Dns => "dns",
+        R::Connect => "connect",
+        R::Tls => "tls",
+        R::Timeout => "timeout",
+        R::Status => "status",
+        R::Body => "body",
+        R::Header => "header",
+        R::Protocol => "protocol",
+        R::Denied => "denied",
+        R::Config => "config",
+        R::Other => "other",
+    }
+}
+
+impl bindings::types::Host for InvocationState {}
+
+impl bindings::host::Host for InvocationState {
+    async fn log(&mut self, level: bindings::host::Level, message: String) -> wasmtime::Result<()> {
+        use bindings::host::Level;
+        let host = &mut self.host;
+        host.log_lines += 1;
+        if host.log_lines > limits::MAX_LOG_LINES_PER_INVOCATION {
+            if host.log_lines == limits::MAX_LOG_LINES_PER_INVOCATION + 1 {
+                tracing::warn!(plugin = %host.identity.plugin, job = %host.identity.job, "plugin log limit reached; dropping further lines of this invocation");
+            }
+            return Ok(());
+        }
+        let mut message = message;
+        if message.len() > limits::MAX_LOG_LINE_BYTES {
+            let mut cut = limits::MAX_LOG_LINE_BYTES;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+        }
+        let id = &host.identity;
+        match level {
+            Level::Trace => tracing::trace!(plugin = %id.plugin, job = %id.job, target = %id.target, "{message}"),
+            Level::Debug => tracing::debug!(plugin = %id.plugin, job = %id.job, target = %id.target, "{message}"),
+            Level::Info => tracing::info!(plugin = %id.plugin, job = %id.job, target = %id.target, "{message}"),
+            Level::Warn => tracing::warn!(plugin = %id.plugin, job = %id.job, target = %id.target, "{message}"),
+            Level::Error => tracing::error!(plugin = %id.plugin, job = %id.job, target = %id.target, "{message}"),
+        }
+        Ok(())
+    }
+
+    async fn kv_get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
+        let (state, plugin) = (self.host.state.clone(), self.host.identity.plugin.clone());
+        let found = tokio::task::spawn_blocking(move || state.get(&plugin, &key)).await?;
+        // A storage failure is the host's problem, not the plugin's: the
+        // plugin sees "no value", the log says why.
+        Ok(found.unwrap_or_else(|e| {
+            tracing::error!(plugin = %self.host.identity.plugin, error = %e, "plugin state read failed");
+            None
+        }))
+    }
+
+    async fn kv_set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), String>> {
+        if key.len() > limits::MAX_KV_KEY_BYTES {
+            return Ok(Err(format!("key is {} bytes; the cap is {}", key.len(), limits::MAX_KV_KEY_BYTES)));
+        }
+        if value.len() > limits::MAX_KV_VALUE_BYTES {
+            return Ok(Err(format!("value is {} bytes; the cap is {}", value.len(), limits::MAX_KV_VALUE_BYTES)));
+        }
+        let (state, plugin) = (self.host.state.clone(), self.host.identity.plugin.clone());
+        Ok(tokio::task::spawn_blocking(move || state.set(&plugin, &key, &value)).await?)
+    }
+
+    async fn kv_delete(&mut self, key: String) -> wasmtime::Result<()> {
+        let (state, plugin) = (self.host.state.clone(), self.host.identity.plugin.clone());
+        if let Err(e) = tokio::task::spawn_blocking(move || state.delete(&plugin, &key)).await? {
+            tracing::error!(plugin = %self.host.identity.plugin, error = %e, "plugin state delete failed");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_check_tells_files_modules_and_components_apart() {
+        assert!(matches!(check_header(b"hello world"), Err(PrepareError::NotWasm)));
+        assert!(matches!(check_header(b"\0asm\x01\0\0\0"), Err(PrepareError::CoreModule)));
+        assert!(check_header(b"\0asm\x0d\0\x01\0").is_ok());
+    }
+
+    #[test]
+    fn plugin_is_told_a_timeout_under_the_host_deadline() {
+        let limits = Limits { timeout: Duration::from_secs(10), ..Limits::default() };
+        assert_eq!(plugin_timeout_ms(&limits), 9_500);
+        let limits = Limits { timeout: Duration::from_secs(1), ..Limits::default() };
+        assert_eq!(plugin_timeout_ms(&limits), 900);
+    }
+}

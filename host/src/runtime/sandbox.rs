@@ -1,0 +1,357 @@
+//! What one invocation's store holds, and the capabilities it is built
+//! with: every grant is turned into WASI configuration here, and everything
+//! not granted stays denied.
+//!
+//! - HTTP: wasi:http requests go through [`HttpPolicy::send_request`], which
+//!   checks the authority against the `http` grants (wasi-http does not pass
+//!   through the sockets policy: the host makes the connection itself).
+//! - TCP/UDP: `allow_tcp`/`allow_udp` only when granted, and a
+//!   `socket_addr_check` that compares every connect/send address with the
+//!   granted patterns, host names resolved when the store is built.
+//! - Files: one read-only preopen per granted path; nothing else exists.
+//! - Environment: only the named variables, copied from the host's.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::sockets::SocketAddrUse;
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+
+use super::limits;
+use super::PluginStateStore;
+use crate::model::Grants;
+
+/// Who is running, for log lines and key-value scoping.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    pub plugin: Arc<str>,
+    pub job: Arc<str>,
+    pub target: Arc<str>,
+}
+
+/// Everything one invocation's `Store` carries.
+pub struct InvocationState {
+    pub(super) wasi: WasiCtx,
+    pub(super) http: WasiHttpCtx,
+    pub(super) table: ResourceTable,
+    pub(super) http_policy: HttpPolicy,
+    pub(super) limiter: MemoryLimiter,
+    pub(super) host: HostServices,
+    /// When the epoch callback interrupts the guest.
+    pub(super) deadline: Instant,
+    pub(super) stderr: MemoryOutputPipe,
+}
+
+impl WasiView for InvocationState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for InvocationState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.http_policy }
+    }
+}
+
+/// The host interface of the contract (`lookout:plugin/host`).
+pub struct HostServices {
+    pub(super) identity: Identity,
+    pub(super) state: Arc<dyn PluginStateStore>,
+    pub(super) log_lines: u32,
+}
+
+/// Splits a target into host and optional port: a URL's authority, or
+/// `host:port`, or a bare host. `[v6]:port` keeps the brackets off the host.
+pub fn target_host_port(target: &str) -> (String, Option<u16>) {
+    let rest = match target.split_once("://") {
+        Some((_, rest)) => rest,
+        None => target,
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let authority = authority.rsplit_once('@').map(|(_, a)| a).unwrap_or(authority);
+    if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6.split_once(']').unwrap_or((v6, ""));
+        let port = after.strip_prefix(':').and_then(|p| p.parse().ok());
+        return (host.to_ascii_lowercase(), port);
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => {
+            (host.to_ascii_lowercase(), port.parse().ok())
+        }
+        _ => (authority.to_ascii_lowercase(), None),
+    }
+}
+
+/// Replaces `{target}` in grant patterns with the target's host (and port).
+pub fn expand_target(patterns: &[String], target: &str) -> Vec<String> {
+    let (host, port) = target_host_port(target);
+    let host_port = match port {
+        Some(p) if host.contains(':') => format!("[{host}]:{p}"),
+        Some(p) => format!("{host}:{p}"),
+        None => host.clone(),
+    };
+    patterns.iter().map(|p| p.replace("{target}", &host_port)).collect()
+}
+
+/// A `host[:port]` pattern: host is exact, `*`, or `*.suffix`; port exact or any.
+#[derive(Clone, Debug, PartialEq)]
+struct HostPattern {
+    host: String,
+    port: Option<u16>,
+}
+
+impl HostPattern {
+    fn parse(pattern: &str) -> HostPattern {
+        let (host, port) = target_host_port(pattern);
+        HostPattern { host, port }
+    }
+
+    fn matches_host(&self, host: &str) -> bool {
+        let host = host.to_ascii_lowercase();
+        if self.host == "*" {
+            return true;
+        }
+        match self.host.strip_prefix("*.") {
+            Some(suffix) => host.ends_with(&format!(".{suffix}")),
+            None => self.host == host,
+        }
+    }
+
+    fn matches(&self, host: &str, port: u16) -> bool {
+        self.matches_host(host) && self.port.is_none_or(|p| p == port)
+    }
+}
+
+/// Outbound HTTP policy: the `http` grants, checked per request.
+pub struct HttpPolicy {
+    identity: Identity,
+    allowed: Vec<HostPattern>,
+    deadline: Instant,
+}
+
+impl HttpPolicy {
+    fn permits(&self, host: &str, port: u16) -> bool {
+        self.allowed.iter().any(|p| p.matches(host, port))
+    }
+}
+
+impl WasiHttpHooks for HttpPolicy {
+    fn send_request(
+        &mut self,
+        request: http::Request<wasmtime_wasi_http::WasiBody>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
+        fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = Result<
+                    (
+                        http::Response<wasmtime_wasi_http::WasiBody>,
+                        Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+                    ),
+                    wasmtime_wasi_http::Error,
+                >,
+            > + Send,
+    > {
+        let uri = request.uri();
+        let host = uri.host().unwrap_or("").trim_start_matches('[').trim_end_matches(']').to_string();
+        let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("http") { 80 } else { 443 });
+        if !self.permits(&host, port) {
+            tracing::warn!(
+                plugin = %self.identity.plugin, job = %self.identity.job, target = %self.identity.target,
+                denied = %uri, "capability denied: outbound HTTP to a host not granted"
+            );
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        // wasi-http's own timeouts default to 600 s; nothing may outlive the
+        // invocation's deadline.
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        let clamp = |t: Option<std::time::Duration>| Some(t.map_or(left, |t| t.min(left)));
+        let options = options.unwrap_or_default();
+        let options = wasmtime_wasi_http::RequestOptions {
+            connect_timeout: clamp(options.connect_timeout),
+            first_byte_timeout: clamp(options.first_byte_timeout),
+            between_bytes_timeout: clamp(options.between_bytes_timeout),
+        };
+        drop(fut);
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            Ok((
+                response.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+            ))
+        })
+    }
+}
+
+/// Caps linear memory and remembers whether the cap was hit, so the trap
+/// that follows (Rust aborts on allocation failure) is reported as a memory
+/// limit rather than a bare trap.
+pub struct MemoryLimiter {
+    pub(super) max_bytes: usize,
+    pub(super) hit: Arc<AtomicBool>,
+}
+
+impl wasmtime::ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.max_bytes {
+            self.hit.store(true, Ordering::Relaxed);
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= limits::MAX_TABLE_ELEMENTS)
+    }
+}
+
+/// Socket addresses a plugin may reach, resolved when its store is built.
+#[derive(Debug, Default)]
+struct SocketAllowList {
+    any_host_ports: Vec<Option<u16>>,
+    addrs: HashSet<(IpAddr, Option<u16>)>,
+}
+
+impl SocketAllowList {
+    async fn resolve(patterns: &[String]) -> SocketAllowList {
+        let mut list = SocketAllowList::default();
+        for pattern in patterns {
+            let HostPattern { host, port } = HostPattern::parse(pattern);
+            if host == "*" {
+                list.any_host_ports.push(port);
+            } else if let Ok(ip) = host.parse::<IpAddr>() {
+                list.addrs.insert((ip, port));
+            } else if let Ok(addrs) = tokio::net::lookup_host((host.as_str(), 0)).await {
+                list.addrs.extend(addrs.map(|a| (a.ip(), port)));
+            }
+        }
+        list
+    }
+
+    fn permits(&self, addr: SocketAddr) -> bool {
+        let port_ok = |p: &Option<u16>| p.is_none_or(|p| p == addr.port());
+        self.any_host_ports.iter().any(port_ok)
+            || self.addrs.contains(&(addr.ip(), Some(addr.port())))
+            || self.addrs.contains(&(addr.ip(), None))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.any_host_ports.is_empty() && self.addrs.is_empty()
+    }
+}
+
+/// Builds the WASI context and HTTP policy for one invocation.
+pub(super) async fn build_state(
+    identity: Identity,
+    grants: &Grants,
+    state: Arc<dyn PluginStateStore>,
+    max_memory_bytes: u64,
+    deadline: Instant,
+) -> Result<InvocationState, String> {
+    let target = identity.target.to_string();
+    let http = expand_target(&grants.http, &target);
+    let tcp = Arc::new(SocketAllowList::resolve(&expand_target(&grants.tcp, &target)).await);
+    let udp = Arc::new(SocketAllowList::resolve(&expand_target(&grants.udp, &target)).await);
+
+    let stderr = MemoryOutputPipe::new(limits::STDERR_CAPTURE_BYTES);
+    let mut builder = WasiCtxBuilder::new();
+    builder.stderr(stderr.clone());
+    builder.allow_tcp(!tcp.is_empty());
+    builder.allow_udp(!udp.is_empty());
+    builder.allow_ip_name_lookup(!tcp.is_empty() || !udp.is_empty());
+    let who = identity.clone();
+    builder.socket_addr_check(move |addr, use_| {
+        let allowed = match use_ {
+            // Connect and send perform an implicit bind to the wildcard
+            // address first; that bind is harmless and must pass.
+            SocketAddrUse::TcpBind => addr.ip().is_unspecified() && addr.port() == 0 && !tcp.is_empty(),
+            SocketAddrUse::UdpBind => addr.ip().is_unspecified() && addr.port() == 0 && !udp.is_empty(),
+            SocketAddrUse::TcpConnect => tcp.permits(addr),
+            SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => udp.permits(addr),
+            // Plugins are clients; nothing may listen or accept.
+            _ => false,
+        };
+        if !allowed {
+            tracing::warn!(
+                plugin = %who.plugin, job = %who.job, target = %who.target,
+                denied = %addr, use_ = ?use_, "capability denied: socket address not granted"
+            );
+        }
+        Box::pin(async move { allowed })
+    });
+    for name in &grants.env {
+        if let Ok(value) = std::env::var(name) {
+            builder.env(name, value);
+        }
+    }
+    for path in &grants.files {
+        builder
+            .preopened_dir(path, path, FsPerms::ReadOnly)
+            .map_err(|e| format!("granted path {path} cannot be opened: {e}"))?;
+    }
+
+    Ok(InvocationState {
+        wasi: builder.build(),
+        http: WasiHttpCtx::new(),
+        table: ResourceTable::new(),
+        http_policy: HttpPolicy {
+            identity: identity.clone(),
+            allowed: http.iter().map(|p| HostPattern::parse(p)).collect(),
+            deadline,
+        },
+        limiter: MemoryLimiter { max_bytes: max_memory_bytes as usize, hit: Arc::new(AtomicBool::new(false)) },
+        host: HostServices { identity, state, log_lines: 0 },
+        deadline,
+        stderr,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_host_port_reads_urls_pairs_and_v6() {
+        assert_eq!(target_host_port("http://Example.com:8080/x?y"), ("example.com".into(), Some(8080)));
+        assert_eq!(target_host_port("https://user:pw@example.com/"), ("example.com".into(), None));
+        assert_eq!(target_host_port("127.0.0.1:6379"), ("127.0.0.1".into(), Some(6379)));
+        assert_eq!(target_host_port("[::1]:80"), ("::1".into(), Some(80)));
+        assert_eq!(target_host_port("db.internal"), ("db.internal".into(), None));
+    }
+
+    #[test]
+    fn target_placeholder_expands_to_host_and_port() {
+        let out = expand_target(&["{target}".into(), "api.example.com".into()], "http://127.0.0.1:9000/health");
+        assert_eq!(out, vec!["127.0.0.1:9000".to_string(), "api.example.com".to_string()]);
+    }
+
+    #[test]
+    fn host_patterns_match_exact_wildcard_and_port() {
+        let p = HostPattern::parse("*.example.com");
+        assert!(p.matches("api.example.com", 443));
+        assert!(!p.matches("example.com", 443), "a suffix wildcard needs a subdomain");
+        assert!(!p.matches("evilexample.com", 443));
+        let p = HostPattern::parse("127.0.0.1:9000");
+        assert!(p.matches("127.0.0.1", 9000));
+        assert!(!p.matches("127.0.0.1", 9001));
+        assert!(HostPattern::parse("*").matches("anything", 1));
+    }
+
+    #[tokio::test]
+    async fn socket_allow_list_checks_ip_and_port() {
+        let list = SocketAllowList::resolve(&["127.0.0.1:6379".into(), "localhost".into()]).await;
+        assert!(list.permits("127.0.0.1:6379".parse().unwrap()));
+        assert!(list.permits("127.0.0.1:1234".parse().unwrap()), "localhost with any port resolves to 127.0.0.1");
+        assert!(!list.permits("10.1.2.3:6379".parse().unwrap()));
+        let empty = SocketAllowList::resolve(&[]).await;
+        assert!(empty.is_empty() && !empty.permits("127.0.0.1:80".parse().unwrap()));
+    }
+}

@@ -1,0 +1,233 @@
+//! The host's own figures, served at `/metrics` in Prometheus text format.
+//!
+//! Each notable event is a method here ([`Telemetry::invocation_finished`]
+//! …) that both counts and logs, so the metric and the log line of one
+//! event cannot drift apart.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::model::{InvocationRecord, Outcome};
+
+/// Upper bounds of the invocation-duration histogram, in seconds: from a
+/// trivial plugin (~20 µs) to the maximum deadline.
+const DURATION_BUCKETS: [f64; 16] =
+    [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; DURATION_BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    fn observe(&mut self, v: f64) {
+        for (i, bound) in DURATION_BUCKETS.iter().enumerate() {
+            if v <= *bound {
+                self.counts[i] += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += v;
+    }
+}
+
+#[derive(Default)]
+struct Figures {
+    invocations: BTreeMap<(String, String, &'static str), u64>,
+    failures: BTreeMap<(String, String), u64>,
+    durations: BTreeMap<String, Histogram>,
+    traps: BTreeMap<String, u64>,
+    limit_hits: BTreeMap<(String, &'static str), u64>,
+    skipped_ticks: BTreeMap<String, u64>,
+    storage_errors: u64,
+    backoff: BTreeMap<(String, String), bool>,
+}
+
+/// Counters and histograms of everything the host does.
+pub struct Telemetry {
+    figures: Mutex<Figures>,
+    started_unix: f64,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Telemetry::new()
+    }
+}
+
+impl Telemetry {
+    pub fn new() -> Telemetry {
+        let started_unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        Telemetry { figures: Mutex::new(Figures::default()), started_unix }
+    }
+
+    fn figures(&self) -> std::sync::MutexGuard<'_, Figures> {
+        // A panic while holding the lock leaves counters, not invariants.
+        self.figures.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// An invocation finished and its result is stored.
+    pub fn invocation_finished(&self, record: &InvocationRecord, kind: Option<crate::model::FailureKind>) {
+        let outcome = match record.outcome {
+            Outcome::Success => "success",
+            Outcome::TargetFailure => "target_failure",
+            Outcome::PluginFailure => "plugin_failure",
+        };
+        let mut f = self.figures();
+        *f.invocations.entry((record.plugin.clone(), record.job.clone(), outcome)).or_default() += 1;
+        f.durations.entry(record.plugin.clone()).or_default().observe(record.duration_seconds);
+        if let Some(reason) = &record.failure_reason {
+            *f.failures.entry((record.plugin.clone(), reason.clone())).or_default() += 1;
+        }
+        if let Some(kind) = kind {
+            use crate::model::FailureKind as K;
+            match kind {
+                K::Trap => *f.traps.entry(record.plugin.clone()).or_default() += 1,
+                K::Deadline | K::MemoryLimit | K::StackOverflow | K::OutputLimit => {
+                    *f.limit_hits.entry((record.plugin.clone(), kind.as_str())).or_default() += 1
+                }
+                _ => {}
+            }
+        }
+        drop(f);
+        match record.outcome {
+            Outcome::PluginFailure => tracing::warn!(
+                plugin = %record.plugin, job = %record.job, target = %record.target,
+                reason = record.failure_reason.as_deref().unwrap_or(""), "invocation failed: {}", record.message
+            ),
+            Outcome::TargetFailure => tracing::info!(
+                plugin = %record.plugin, job = %record.job, target = %record.target,
+                reason = record.failure_reason.as_deref().unwrap_or(""), "target unhealthy: {}", record.message
+            ),
+            Outcome::Success => tracing::debug!(
+                plugin = %record.plugin, job = %record.job, target = %record.target,
+                duration = record.duration_seconds, "invocation succeeded"
+            ),
+        }
+    }
+
+    /// A tick passed while the previous invocation was still running or no
+    /// invocation slot was free.
+    pub fn tick_skipped(&self, job: &str, target: &str, why: &str) {
+        *self.figures().skipped_ticks.entry(job.to_string()).or_default() += 1;
+        tracing::warn!(job, target, "skipped a scheduled run: {why}");
+    }
+
+    /// A result could not be committed; it is not acknowledged anywhere.
+    pub fn storage_failed(&self, job: &str, target: &str, error: &str) {
+        self.figures().storage_errors += 1;
+        tracing::error!(job, target, error, "result not stored");
+    }
+
+    /// A job's target entered or left back-off.
+    pub fn backoff_changed(&self, job: &str, target: &str, backing_off: bool, delay: Duration, failures: u32) {
+        self.figures().backoff.insert((job.to_string(), target.to_string()), backing_off);
+        if backing_off {
+            tracing::warn!(job, target, failures, delay = ?delay, "plugin keeps failing; backing off");
+        } else {
+            tracing::info!(job, target, "plugin recovered; back-off cleared");
+        }
+    }
+
+    /// The metrics in Prometheus text exposition format 0.0.4.
+    pub fn render(&self, plugins_installed: usize) -> String {
+        let f = self.figures();
+        let mut out = String::with_capacity(4096);
+        let family = |out: &mut String, name: &str, kind: &str, help: &str| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        };
+        family(&mut out, "lookout_build_info", "gauge", "lookout's version.");
+        let _ = writeln!(out, "lookout_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
+        family(&mut out, "lookout_start_time_seconds", "gauge", "Unix time lookout started.");
+        let _ = writeln!(out, "lookout_start_time_seconds {}", self.started_unix);
+        family(&mut out, "lookout_plugins_installed", "gauge", "Plugins in the registry.");
+        let _ = writeln!(out, "lookout_plugins_installed {plugins_installed}");
+
+        family(&mut out, "lookout_invocations_total", "counter", "Plugin invocations by outcome (success, target_failure, plugin_failure).");
+        for ((plugin, job, outcome), n) in &f.invocations {
+            let _ = writeln!(out, "lookout_invocations_total{{plugin=\"{}\",job=\"{}\",outcome=\"{outcome}\"}} {n}", esc(plugin), esc(job));
+        }
+        family(&mut out, "lookout_invocation_failures_total", "counter", "Failed invocations by plugin and reason (probe reasons and host reasons).");
+        for ((plugin, reason), n) in &f.failures {
+            let _ = writeln!(out, "lookout_invocation_failures_total{{plugin=\"{}\",reason=\"{}\"}} {n}", esc(plugin), esc(reason));
+        }
+        family(&mut out, "lookout_invocation_duration_seconds", "histogram", "Wall time of invocations, instantiation included.");
+        for (plugin, h) in &f.durations {
+            let p = esc(plugin);
+            for (bound, count) in DURATION_BUCKETS.iter().zip(h.counts) {
+                let _ = writeln!(out, "lookout_invocation_duration_seconds_bucket{{plugin=\"{p}\",le=\"{bound}\"}} {count}");
+            }
+            let _ = writeln!(out, "lookout_invocation_duration_seconds_bucket{{plugin=\"{p}\",le=\"+Inf\"}} {}", h.count);
+            let _ = writeln!(out, "lookout_invocation_duration_seconds_sum{{plugin=\"{p}\"}} {}", h.sum);
+            let _ = writeln!(out, "lookout_invocation_duration_seconds_count{{plugin=\"{p}\"}} {}", h.count);
+        }
+        family(&mut out, "lookout_plugin_traps_total", "counter", "Invocations that ended in a trap (panic, unreachable, bad memory access).");
+        for (plugin, n) in &f.traps {
+            let _ = writeln!(out, "lookout_plugin_traps_total{{plugin=\"{}\"}} {n}", esc(plugin));
+        }
+        family(&mut out, "lookout_plugin_limit_hits_total", "counter", "Invocations stopped by a sandbox limit (deadline, memory_limit, stack_overflow, output_limit).");
+        for ((plugin, limit), n) in &f.limit_hits {
+            let _ = writeln!(out, "lookout_plugin_limit_hits_total{{plugin=\"{}\",limit=\"{limit}\"}} {n}", esc(plugin));
+        }
+        family(&mut out, "lookout_scheduler_skipped_ticks_total", "counter", "Scheduled runs skipped because the previous run or every slot was busy.");
+        for (job, n) in &f.skipped_ticks {
+            let _ = writeln!(out, "lookout_scheduler_skipped_ticks_total{{job=\"{}\"}} {n}", esc(job));
+        }
+        family(&mut out, "lookout_job_backoff", "gauge", "1 while a job's target is backed off after repeated plugin failures.");
+        for ((job, target), on) in &f.backoff {
+            let _ = writeln!(out, "lookout_job_backoff{{job=\"{}\",target=\"{}\"}} {}", esc(job), esc(target), u8::from(*on));
+        }
+        family(&mut out, "lookout_storage_write_errors_total", "counter", "Results that could not be committed to the database.");
+        let _ = writeln!(out, "lookout_storage_write_errors_total {}", f.storage_errors);
+        out
+    }
+}
+
+/// Escapes a label value for the text format.
+fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::FailureKind;
+
+    #[test]
+    fn render_counts_outcomes_reasons_and_limits() {
+        let t = Telemetry::new();
+        let mut r = InvocationRecord {
+            job: "web".into(),
+            target: "http://x\"y".into(),
+            plugin: "http".into(),
+            started_ms: 0,
+            duration_seconds: 0.003,
+            success: false,
+            outcome: Outcome::PluginFailure,
+            failure_reason: Some("deadline".into()),
+            message: String::new(),
+            samples: vec![],
+        };
+        t.invocation_finished(&r, Some(FailureKind::Deadline));
+        r.outcome = Outcome::Success;
+        r.failure_reason = None;
+        t.invocation_finished(&r, None);
+        t.backoff_changed("web", "a\"b", true, Duration::from_secs(2), 3);
+        let text = t.render(2);
+        assert!(text.contains("lookout_invocations_total{plugin=\"http\",job=\"web\",outcome=\"plugin_failure\"} 1"));
+        assert!(text.contains("lookout_invocations_total{plugin=\"http\",job=\"web\",outcome=\"success\"} 1"));
+        assert!(text.contains("lookout_invocation_failures_total{plugin=\"http\",reason=\"deadline\"} 1"));
+        assert!(text.contains("lookout_plugin_limit_hits_total{plugin=\"http\",limit=\"deadline\"} 1"));
+        assert!(text.contains("lookout_invocation_duration_seconds_bucket{plugin=\"http\",le=\"0.005\"} 2"));
+        assert!(text.contains("lookout_invocation_duration_seconds_bucket{plugin=\"http\",le=\"0.001\"} 0"));
+        assert!(text.contains("lookout_job_backoff{job=\"web\",target=\"a\\\"b\"} 1"));
+        assert!(text.contains("lookout_plugins_installed 2"));
+    }
+}

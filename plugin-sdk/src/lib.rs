@@ -1,0 +1,264 @@
+//! Write lookout plugins in Rust.
+//!
+//! A lookout plugin is a WebAssembly component built for `wasm32-wasip2`
+//! that targets one world of `wit/plugin.wit`. With this crate a plugin is a
+//! type implementing [`Probe`], [`Exporter`] or [`Notifier`], plus one
+//! export macro. Here is a complete probe that checks a URL answers 2xx:
+//!
+//! ```no_run
+//! use std::time::{Duration, Instant};
+//!
+//! use lookout_plugin_sdk::{
+//!     FailureReason, PluginError, PluginInfo, Probe, ProbeReport, TARGET, http, plugin_info,
+//! };
+//!
+//! #[derive(serde::Deserialize, Default)]
+//! #[serde(default, deny_unknown_fields)]
+//! struct Config {
+//!     /// Accepted statuses; empty means any 2xx.
+//!     valid_status_codes: http::StatusCodes,
+//! }
+//!
+//! struct UrlProbe;
+//!
+//! impl Probe for UrlProbe {
+//!     type Config = Config;
+//!
+//!     fn describe() -> PluginInfo {
+//!         plugin_info!("url-check")
+//!             .description("Checks that a URL answers with an accepted status")
+//!             .http([TARGET])
+//!     }
+//!
+//!     fn probe(target: &str, config: Config, timeout: Duration) -> Result<ProbeReport, PluginError> {
+//!         let started = Instant::now();
+//!         let response = match http::Request::get(target).timeout(timeout).send() {
+//!             Ok(response) => response,
+//!             Err(error) => return Ok(ProbeReport::from(error)),
+//!         };
+//!         let report = if config.valid_status_codes.contains(response.status) {
+//!             ProbeReport::success(started.elapsed())
+//!         } else {
+//!             let message = format!("status {} not in {}", response.status, config.valid_status_codes);
+//!             ProbeReport::failure(FailureReason::Status, message).duration(started.elapsed())
+//!         };
+//!         Ok(report.with_sample("probe_http_status_code", response.status))
+//!     }
+//! }
+//!
+//! lookout_plugin_sdk::export_probe!(UrlProbe);
+//! ```
+//!
+//! Build it as a `cdylib` for `wasm32-wasip2`
+//! (`cargo build --release --target wasm32-wasip2`); the `.wasm` in
+//! `target/wasm32-wasip2/release/` is the component to install.
+//!
+//! # What the SDK does for you
+//!
+//! - **Configuration.** The host passes a JSON string; the export macro
+//!   parses it into `Self::Config` (an empty string reads as `{}`) and
+//!   answers [`PluginError::Config`] with serde's message when it does not
+//!   fit, without calling the plugin. See [`parse_config`], [`NoConfig`].
+//! - **Standard samples.** A probe's report gets `probe_success` and
+//!   `probe_duration_seconds` unless the plugin set them. A report without a
+//!   duration gets the time `probe` took.
+//! - **Timeouts.** The host's `timeout-ms` arrives as a [`Duration`]; HTTP
+//!   requests made during the call default to the time left (see [`http`]).
+//! - **Host services.** [`log`] writes to lookout's log, [`kv`] keeps state
+//!   between calls, [`http`] sends requests the host may allow.
+//!
+//! # The sandbox
+//!
+//! A plugin can reach only what its [`PluginInfo`] asks for and the installer
+//! granted: HTTP hosts, TCP/UDP addresses, read-only paths, environment
+//! variables ([`Capabilities`]). A denied access is an ordinary error inside
+//! the plugin (`FailureReason::Denied` from [`http`], `PermissionDenied` from
+//! `std::net`, a missing file or variable from `std::fs` and `std::env`).
+//! Memory, time and output are capped by the host; a plugin that traps,
+//! panics or overruns is recorded as failed. A panic aborts the call: return
+//! errors instead.
+//!
+//! # Raw bindings
+//!
+//! [`bindings`] holds what `wit-bindgen` generated for each world, with every
+//! WASI interface mapped to the [`wasip2`] crate. The `detector` world has no
+//! typed wrapper yet and is used through [`bindings::detector`].
+
+#[doc(hidden)]
+#[path = "export.rs"]
+pub mod __private;
+pub mod bindings;
+mod config;
+pub mod http;
+mod info;
+pub mod kv;
+pub mod log;
+mod notify;
+mod report;
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+
+pub use config::{NoConfig, parse_config};
+pub use info::{Capabilities, PluginInfo, TARGET};
+pub use notify::{Alert, Delivery, Labels, Notification};
+pub use report::{
+    FailureReason, PROBE_DURATION_SECONDS, PROBE_SUCCESS, PluginError, ProbeReport, Sample,
+    UnknownFailureReason,
+};
+
+/// A plugin of the `probe` world: checks a target and says whether it is
+/// healthy. Export it with [`export_probe!`].
+pub trait Probe {
+    /// The plugin's configuration, parsed from the job's JSON.
+    type Config: DeserializeOwned;
+
+    /// What the plugin is and which capabilities it asks for.
+    fn describe() -> PluginInfo;
+
+    /// Probes `target` (a URL, `host:port` … as the plugin documents),
+    /// finishing within `timeout`.
+    ///
+    /// A target that is down is `Ok` with a failed [`ProbeReport`]; `Err` is
+    /// for an invocation that could not run (bad configuration, a plugin
+    /// problem).
+    fn probe(
+        target: &str,
+        config: Self::Config,
+        timeout: Duration,
+    ) -> Result<ProbeReport, PluginError>;
+}
+
+/// A plugin of the `exporter` world: collects metrics from a target. Export
+/// it with [`export_exporter!`].
+pub trait Exporter {
+    /// The plugin's configuration, parsed from the job's JSON.
+    type Config: DeserializeOwned;
+
+    /// What the plugin is and which capabilities it asks for.
+    fn describe() -> PluginInfo;
+
+    /// Collects samples from `target`, finishing within `timeout`.
+    fn collect(
+        target: &str,
+        config: Self::Config,
+        timeout: Duration,
+    ) -> Result<Vec<Sample>, PluginError>;
+}
+
+/// A plugin of the `notifier` world: delivers alert notifications. Export it
+/// with [`export_notifier!`].
+pub trait Notifier {
+    /// The plugin's configuration, parsed from the receiver's JSON.
+    type Config: DeserializeOwned;
+
+    /// What the plugin is and which capabilities it asks for.
+    fn describe() -> PluginInfo;
+
+    /// Delivers `notification`, finishing within `timeout`.
+    fn notify(
+        notification: Notification,
+        config: Self::Config,
+        timeout: Duration,
+    ) -> Result<Delivery, PluginError>;
+}
+
+/// Exports a [`Probe`] as the component's `probe` world.
+///
+/// Use it once per crate, at module level: `export_probe!(MyProbe);`.
+#[macro_export]
+macro_rules! export_probe {
+    ($plugin:ty) => {
+        const _: () = {
+            struct LookoutProbeExport;
+
+            impl $crate::__private::probe::Guest for LookoutProbeExport {
+                fn describe() -> $crate::__private::probe::PluginInfo {
+                    $crate::__private::describe(<$plugin as $crate::Probe>::describe())
+                }
+
+                fn probe(
+                    target: $crate::__private::String,
+                    config: $crate::__private::String,
+                    timeout_ms: u32,
+                ) -> ::core::result::Result<
+                    $crate::__private::probe::ProbeResult,
+                    $crate::__private::probe::PluginError,
+                > {
+                    $crate::__private::run_probe::<$plugin>(target, config, timeout_ms)
+                }
+            }
+
+            $crate::__private::probe::export!(
+                LookoutProbeExport with_types_in $crate::__private::probe
+            );
+        };
+    };
+}
+
+/// Exports an [`Exporter`] as the component's `exporter` world.
+///
+/// Use it once per crate, at module level: `export_exporter!(MyExporter);`.
+#[macro_export]
+macro_rules! export_exporter {
+    ($plugin:ty) => {
+        const _: () = {
+            struct LookoutExporterExport;
+
+            impl $crate::__private::exporter::Guest for LookoutExporterExport {
+                fn describe() -> $crate::__private::exporter::PluginInfo {
+                    $crate::__private::describe(<$plugin as $crate::Exporter>::describe())
+                }
+
+                fn collect(
+                    target: $crate::__private::String,
+                    config: $crate::__private::String,
+                    timeout_ms: u32,
+                ) -> ::core::result::Result<
+                    $crate::__private::Vec<$crate::__private::exporter::Sample>,
+                    $crate::__private::exporter::PluginError,
+                > {
+                    $crate::__private::run_collect::<$plugin>(target, config, timeout_ms)
+                }
+            }
+
+            $crate::__private::exporter::export!(
+                LookoutExporterExport with_types_in $crate::__private::exporter
+            );
+        };
+    };
+}
+
+/// Exports a [`Notifier`] as the component's `notifier` world.
+///
+/// Use it once per crate, at module level: `export_notifier!(MyNotifier);`.
+#[macro_export]
+macro_rules! export_notifier {
+    ($plugin:ty) => {
+        const _: () = {
+            struct LookoutNotifierExport;
+
+            impl $crate::__private::notifier::Guest for LookoutNotifierExport {
+                fn describe() -> $crate::__private::notifier::PluginInfo {
+                    $crate::__private::describe(<$plugin as $crate::Notifier>::describe())
+                }
+
+                fn notify(
+                    notification: $crate::__private::notifier::Notification,
+                    config: $crate::__private::String,
+                    timeout_ms: u32,
+                ) -> ::core::result::Result<
+                    $crate::__private::notifier::Delivery,
+                    $crate::__private::notifier::PluginError,
+                > {
+                    $crate::__private::run_notify::<$plugin>(notification, config, timeout_ms)
+                }
+            }
+
+            $crate::__private::notifier::export!(
+                LookoutNotifierExport with_types_in $crate::__private::notifier
+            );
+        };
+    };
+}

@@ -1,0 +1,77 @@
+//! The CLI's plugin lifecycle and one-shot runs against real local servers.
+
+use crate::support::{Lookout, Result, TargetServer};
+
+#[test]
+fn install_list_inspect_run_remove() -> Result {
+    let lookout = Lookout::new();
+    let out = lookout.install("lookout_plugin_http")?;
+    assert!(out.contains("installed http"), "{out}");
+    assert!(out.contains("(probe plugin)"), "{out}");
+    assert!(out.contains("asks for http: {target}"), "{out}");
+    assert!(out.contains("sha256"), "{out}");
+    // Installing the same file again is a no-op.
+    assert!(lookout.install("lookout_plugin_http")?.contains("already installed"));
+    lookout.install("lookout_plugin_tcp")?;
+
+    let list = lookout.ok(&["plugin", "list"])?;
+    assert!(list.lines().any(|l| l.starts_with("http ") && l.contains("probe")), "{list}");
+    assert!(list.lines().any(|l| l.starts_with("tcp ")), "{list}");
+
+    let inspect = lookout.ok(&["plugin", "inspect", "http"])?;
+    assert!(inspect.contains("world        probe"), "{inspect}");
+    assert!(inspect.contains("compiled     cached"), "{inspect}");
+
+    let server = TargetServer::start(200);
+    let run = lookout.ok(&["run", "http", "--target", &server.url()])?;
+    assert!(run.contains("success   true"), "{run}");
+    assert!(run.contains("probe_http_status_code 200"), "{run}");
+
+    server.set_status(503);
+    let out = lookout.run(&["run", "http", "--target", &server.url()]);
+    assert_eq!(out.status.code(), Some(2), "an unhealthy target exits 2");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("reason    status"), "{text}");
+
+    let tcp = lookout.ok(&["run", "tcp", "--target", &server.addr.to_string()])?;
+    assert!(tcp.contains("success   true"), "{tcp}");
+    // Port 1 (tcpmux) has no listener on a test machine: refused. (A port
+    // freed a moment ago can be handed back as the probe's own source port,
+    // and a socket connecting to itself succeeds.)
+    let closed = "127.0.0.1:1";
+    let out = lookout.run(&["run", "tcp", "--target", closed]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("reason    connect"), "{}", String::from_utf8_lossy(&out.stdout));
+
+    // Without the install's grants, the probe is denied by the sandbox.
+    let denied = Lookout::new();
+    denied.ok(&["plugin", "install", "--no-grants", crate::support::wasm("lookout_plugin_http").to_str().unwrap()])?;
+    let out = denied.run(&["run", "http", "--target", &server.url()]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("reason    denied"), "{}", String::from_utf8_lossy(&out.stdout));
+
+    let removed = lookout.ok(&["plugin", "remove", "http"])?;
+    assert!(removed.contains("removed http"));
+    let out = lookout.run(&["run", "http", "--target", &server.url()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no plugin named `http` is installed"));
+    assert!(!lookout.ok(&["plugin", "list"])?.contains("http "));
+    Ok(())
+}
+
+#[test]
+fn help_exists_for_every_command() -> Result {
+    let lookout = Lookout::new();
+    for args in [
+        vec!["--help"],
+        vec!["plugin", "--help"],
+        vec!["plugin", "install", "--help"],
+        vec!["plugin", "list", "--help"],
+        vec!["plugin", "inspect", "--help"],
+        vec!["plugin", "remove", "--help"],
+        vec!["check", "--help"],
+        vec!["run", "--help"],
+        vec!["serve", "--help"],
+    ] {
+        let out = lookout.ok(&args)?;
+        assert!(out.contains("Usage: lookout"), "{args:?}: {out}");
+    }
+    Ok(())
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests: the real `lookout` binary, real wasm plugins built by
+//! `cargo xtask build-plugins`, and real servers on 127.0.0.1.
+
+mod bad_input;
+mod cli;
+mod hostile;
+mod probe_lifecycle;
+mod support;

@@ -1,0 +1,90 @@
+//! The walking skeleton end to end: install the http probe, serve a
+//! config against a server that answers 200, then 500, then stops
+//! listening; the API shows success, then `status`, then `connect`.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::{Lookout, Result, TargetServer, wait_for};
+
+fn newest(results: &[Value]) -> Option<&Value> {
+    results.last()
+}
+
+#[test]
+fn http_probe_reports_success_then_status_then_connect() -> Result {
+    let mut server = TargetServer::start(200);
+    let lookout = Lookout::new();
+    lookout.install("lookout_plugin_http")?;
+    let mut served = lookout.serve(&format!(
+        r#"
+[[jobs]]
+name = "web"
+plugin = "http"
+every = "300ms"
+timeout = "250ms"
+targets = ["{}"]
+"#,
+        server.url()
+    ))?;
+
+    let ok = wait_for(Duration::from_secs(20), "a successful probe", || {
+        Ok(newest(&served.results("web")?).filter(|r| r["success"] == true).cloned())
+    })?;
+    assert_eq!(ok["outcome"], "success");
+    assert_eq!(ok["plugin"], "http");
+    let sample = |r: &Value, name: &str| {
+        r["samples"].as_array().and_then(|s| s.iter().find(|s| s["name"] == name)).map(|s| s["value"].as_f64().unwrap())
+    };
+    assert_eq!(sample(&ok, "probe_success"), Some(1.0), "{ok}");
+    assert_eq!(sample(&ok, "probe_http_status_code"), Some(200.0), "{ok}");
+    assert!(sample(&ok, "probe_duration_seconds").is_some(), "{ok}");
+
+    server.set_status(500);
+    let failed = wait_for(Duration::from_secs(20), "a probe failing on status", || {
+        Ok(newest(&served.results("web")?).filter(|r| r["success"] == false).cloned())
+    })?;
+    assert_eq!(failed["failure_reason"], "status", "{failed}");
+    assert_eq!(failed["outcome"], "target_failure");
+    assert_eq!(sample(&failed, "probe_http_status_code"), Some(500.0));
+    assert_eq!(sample(&failed, "probe_success"), Some(0.0));
+
+    server.stop();
+    let refused = wait_for(Duration::from_secs(20), "a probe failing on connect", || {
+        Ok(newest(&served.results("web")?).filter(|r| r["failure_reason"] == "connect").cloned())
+    })?;
+    assert_eq!(refused["success"], false);
+
+    // The results were stored in order and filter by target and time.
+    let all = served.results("web")?;
+    let reasons: Vec<&str> = all.iter().map(|r| r["failure_reason"].as_str().unwrap_or("ok")).collect();
+    let first_status = reasons.iter().position(|r| *r == "status").unwrap();
+    let first_connect = reasons.iter().position(|r| *r == "connect").unwrap();
+    assert!(reasons[..first_status].iter().all(|r| *r == "ok"), "{reasons:?}");
+    assert!(first_status < first_connect);
+    let since = refused["started_ms"].as_f64().unwrap() / 1000.0;
+    let recent = served.data(&format!("/api/v1/results?job=web&target={}&since={since}", server.url()))?;
+    assert!(recent.as_array().unwrap().iter().all(|r| r["started_ms"].as_f64().unwrap() / 1000.0 >= since));
+
+    // A probe finding its target down is not a plugin failure: no back-off.
+    let jobs = served.data("/api/v1/jobs")?;
+    let target = &jobs[0]["targets"][0];
+    assert_eq!(jobs[0]["name"], "web");
+    assert_eq!(target["consecutive_plugin_failures"], 0, "{jobs}");
+    assert!(target["backoff_until_ms"].is_null());
+    assert!(target["runs"].as_u64().unwrap() >= 3);
+
+    let plugins = served.data("/api/v1/plugins")?;
+    assert_eq!(plugins[0]["name"], "http");
+    assert_eq!(plugins[0]["world"], "probe");
+
+    let (status, metrics) = served.get("/metrics")?;
+    assert_eq!(status, 200);
+    assert!(metrics.contains("lookout_invocations_total{plugin=\"http\",job=\"web\",outcome=\"success\"}"), "{metrics}");
+    assert!(metrics.contains("lookout_invocation_failures_total{plugin=\"http\",reason=\"connect\"}"), "{metrics}");
+    assert!(metrics.contains("lookout_invocation_duration_seconds_count{plugin=\"http\"}"));
+    assert_eq!(served.get("/healthz")?, (200, "ok\n".to_string()));
+    assert!(served.is_running());
+    Ok(())
+}

@@ -1,0 +1,244 @@
+//! What the end-to-end tests share: the real `lookout` binary in a
+//! throw-away data directory, a controllable HTTP server on 127.0.0.1, a
+//! tiny HTTP client, and paths to the wasm plugins `cargo xtask` built.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+pub type Result<T = ()> = anyhow::Result<T>;
+
+/// A wasm plugin built by `cargo xtask build-plugins` (file stem, e.g.
+/// `lookout_plugin_http`).
+pub fn wasm(stem: &str) -> PathBuf {
+    let dir = std::env::var_os("LOOKOUT_WASM_DIR").map(PathBuf::from).unwrap_or_else(|| {
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+        target.join("wasm32-wasip2/plugin")
+    });
+    let path = dir.join(format!("{stem}.wasm"));
+    assert!(path.exists(), "{} is missing: run `cargo xtask build-plugins` (or `cargo xtask test`)", path.display());
+    path
+}
+
+/// The lookout binary with its own data directory.
+pub struct Lookout {
+    pub data: tempfile::TempDir,
+}
+
+impl Lookout {
+    pub fn new() -> Lookout {
+        Lookout { data: tempfile::tempdir().expect("temp dir") }
+    }
+
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lookout"));
+        cmd.arg("--data").arg(self.data.path()).env("LOOKOUT_LOG", "warn");
+        cmd
+    }
+
+    /// Runs a subcommand to completion.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().expect("running lookout")
+    }
+
+    /// Runs a subcommand that must succeed; returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> Result<String> {
+        let out = self.run(args);
+        if !out.status.success() {
+            bail!("lookout {args:?} failed: {}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(String::from_utf8(out.stdout)?)
+    }
+
+    pub fn install(&self, stem: &str) -> Result<String> {
+        self.ok(&["plugin", "install", wasm(stem).to_str().unwrap()])
+    }
+
+    /// Writes `config` and starts `lookout serve` on a free port.
+    pub fn serve(&self, config: &str) -> Result<Served> {
+        let path = self.data.path().join("lookout.toml");
+        std::fs::write(&path, config)?;
+        let mut child = self
+            .command()
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let Some(addr) = line.split("http://").nth(1).and_then(|r| r.split_whitespace().next()) else {
+            let mut err = String::new();
+            child.stderr.take().map(|mut e| e.read_to_string(&mut err));
+            let _ = child.wait();
+            bail!("lookout serve did not start: {line}{err}");
+        };
+        let addr: SocketAddr = addr.parse()?;
+        Ok(Served { child, addr })
+    }
+}
+
+/// A running `lookout serve`, killed on drop.
+pub struct Served {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Served {
+    pub fn get(&self, path: &str) -> Result<(u16, String)> {
+        http_get(self.addr, path)
+    }
+
+    /// GET a JSON endpoint and return its `data` (the call must succeed).
+    pub fn data(&self, path: &str) -> Result<Value> {
+        let (status, body) = self.get(path)?;
+        let v: Value = serde_json::from_str(&body).with_context(|| format!("{path}: {body}"))?;
+        if status != 200 || v["status"] != "success" {
+            bail!("{path}: {status} {body}");
+        }
+        Ok(v["data"].clone())
+    }
+
+    /// Stored results of a job, oldest first.
+    pub fn results(&self, job: &str) -> Result<Vec<Value>> {
+        Ok(self.data(&format!("/api/v1/results?job={job}&limit=10000"))?.as_array().cloned().unwrap_or_default())
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Minimal HTTP/1.1 GET: status and body.
+pub fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").context("no header end")?;
+    let status: u16 = head.split_whitespace().nth(1).context("no status")?.parse()?;
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
+    Ok((status, body))
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// Polls `probe` until it returns `Some`, or fails after `within`.
+pub fn wait_for<T>(within: Duration, what: &str, mut probe: impl FnMut() -> Result<Option<T>>) -> Result<T> {
+    let start = Instant::now();
+    let mut last_err = None;
+    while start.elapsed() < within {
+        match probe() {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => {}
+            Err(e) => last_err = Some(e),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!("timed out after {within:?} waiting for {what} (last error: {last_err:?})")
+}
+
+/// An HTTP server on 127.0.0.1 whose status code the test sets, and which
+/// can stop listening so that connections are refused.
+pub struct TargetServer {
+    pub addr: SocketAddr,
+    status: Arc<AtomicU16>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TargetServer {
+    pub fn start(status: u16) -> TargetServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().unwrap();
+        let status = Arc::new(AtomicU16::new(status));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, st) = (status.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !st.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((mut conn, _)) => {
+                        let code = s.load(Ordering::SeqCst);
+                        std::thread::spawn(move || {
+                            let _ = conn.set_nonblocking(false);
+                            let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+                            let mut buf = [0u8; 4096];
+                            let mut seen = Vec::new();
+                            while let Ok(n) = conn.read(&mut buf) {
+                                if n == 0 {
+                                    break;
+                                }
+                                seen.extend_from_slice(&buf[..n]);
+                                if seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                                    break;
+                                }
+                            }
+                            let body = format!("status {code}\n");
+                            let _ = write!(
+                                conn,
+                                "HTTP/1.1 {code} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                                body.len()
+                            );
+                        });
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+            // The listener drops here: the port refuses connections from now on.
+        });
+        TargetServer { addr, status, stop, thread: Some(thread) }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/health", self.addr)
+    }
+
+    pub fn set_status(&self, code: u16) {
+        self.status.store(code, Ordering::SeqCst);
+    }
+
+    /// Stops listening; returns once the port is closed.
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for TargetServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,145 @@
+//! `cargo xtask <job>`: the project's chores as Rust instead of shell.
+//!
+//! - `build-plugins`  build the first-party plugins and test fixtures to wasm32-wasip2
+//! - `run [--data DIR] [--listen ADDR]`  build everything, install the plugins, serve the embedded default
+//! - `test`           build the plugins, then run every test (what `.ci/run` calls)
+//! - `bench`          build the plugins, then run the benchmarks
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+/// Plugin crates built to wasm, and the file each produces.
+const PLUGINS: &[(&str, &str)] = &[
+    ("lookout-plugin-http", "lookout_plugin_http"),
+    ("lookout-plugin-tcp", "lookout_plugin_tcp"),
+    ("lookout-plugin-noop", "lookout_plugin_noop"),
+    ("lookout-fixture-hostile", "lookout_fixture_hostile"),
+];
+
+/// Plugins `cargo xtask run` installs.
+const DEFAULT_INSTALL: &[&str] = &["lookout_plugin_http", "lookout_plugin_tcp", "lookout_plugin_noop"];
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(job) = args.first() else {
+        bail!("usage: cargo xtask <build-plugins|run|test|bench> [args]");
+    };
+    let rest = &args[1..];
+    match job.as_str() {
+        "build-plugins" => build_plugins().map(|_| ()),
+        "run" => run(rest),
+        "test" => test(rest),
+        "bench" => bench(rest),
+        other => bail!("unknown job `{other}`; expected build-plugins, run, test or bench"),
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// Where the wasm plugins land.
+fn wasm_dir() -> PathBuf {
+    target_dir().join("wasm32-wasip2").join("plugin")
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(workspace_root());
+    cmd
+}
+
+fn status(cmd: &mut Command) -> anyhow::Result<()> {
+    let shown = format!("{cmd:?}");
+    let st = cmd.status().with_context(|| format!("running {shown}"))?;
+    if !st.success() {
+        bail!("{shown} failed with {st}");
+    }
+    Ok(())
+}
+
+/// Installs the wasm32-wasip2 target when rustup manages the toolchain and
+/// it is missing, so the README's commands work on a fresh machine.
+fn ensure_wasm_target() -> anyhow::Result<()> {
+    let Ok(out) = Command::new("rustup").args(["target", "list", "--installed"]).output() else {
+        return Ok(()); // no rustup: the toolchain's owner provides the target
+    };
+    if !String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == "wasm32-wasip2") {
+        status(Command::new("rustup").args(["target", "add", "wasm32-wasip2"]))?;
+    }
+    Ok(())
+}
+
+fn build_plugins() -> anyhow::Result<PathBuf> {
+    ensure_wasm_target()?;
+    let mut cmd = cargo();
+    cmd.args(["build", "--profile", "plugin", "--target", "wasm32-wasip2"]);
+    for (package, _) in PLUGINS {
+        cmd.args(["-p", package]);
+    }
+    status(&mut cmd).context("building plugins (is the target installed? `rustup target add wasm32-wasip2`)")?;
+    let dir = wasm_dir();
+    for (_, file) in PLUGINS {
+        let path = dir.join(format!("{file}.wasm"));
+        let size = std::fs::metadata(&path).with_context(|| format!("expected {}", path.display()))?.len();
+        eprintln!("  {:<40} {:>8} bytes", path.display(), size);
+    }
+    Ok(dir)
+}
+
+fn run(args: &[String]) -> anyhow::Result<()> {
+    let wasm = build_plugins()?;
+    status(cargo().args(["build", "--release", "-p", "lookout"]))?;
+    let lookout = target_dir().join("release").join("lookout");
+    let mut global: Vec<String> = Vec::new();
+    let mut serve: Vec<String> = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--data" => global.extend(["--data".into(), it.next().context("--data needs a directory")?.clone()]),
+            _ => serve.push(arg.clone()),
+        }
+    }
+    for file in DEFAULT_INSTALL {
+        let path = wasm.join(format!("{file}.wasm"));
+        let name = file.trim_start_matches("lookout_plugin_");
+        // A rebuilt plugin has a new digest: replace the installed one.
+        let inspect = Command::new(&lookout).args(&global).args(["plugin", "inspect", name, "--json"]).output()?;
+        if inspect.status.success() {
+            let installed: String = String::from_utf8_lossy(&inspect.stdout).into();
+            let digest = sha256_hex(&std::fs::read(&path)?);
+            if installed.contains(&digest) {
+                continue;
+            }
+            status(Command::new(&lookout).args(&global).args(["plugin", "remove", name]))?;
+        }
+        status(Command::new(&lookout).args(&global).args(["plugin", "install"]).arg(&path))?;
+    }
+    status(Command::new(&lookout).args(&global).arg("serve").args(&serve))
+}
+
+fn test(args: &[String]) -> anyhow::Result<()> {
+    let wasm = build_plugins()?;
+    status(
+        cargo()
+            .env("LOOKOUT_WASM_DIR", &wasm)
+            .args(["test", "--release", "-p", "lookout", "-p", "lookout-plugin-sdk", "-p", "xtask"])
+            .args(args),
+    )
+}
+
+fn bench(args: &[String]) -> anyhow::Result<()> {
+    let wasm = build_plugins()?;
+    status(cargo().env("LOOKOUT_WASM_DIR", &wasm).args(["bench", "-p", "lookout"]).args(args))
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
