@@ -65,15 +65,19 @@
 //! - **Timeouts.** The host's `timeout-ms` arrives as a [`Duration`]; HTTP
 //!   requests made during the call default to the time left (see [`http`]).
 //! - **Host services.** [`log`] writes to lookout's log, [`kv`] keeps state
-//!   between calls, [`http`] sends requests the host may allow.
+//!   between calls, [`http`] sends requests the host may allow, [`net`]
+//!   resolves names and opens TCP connections the host may allow.
 //!
 //! # The sandbox
 //!
 //! A plugin can reach only what its [`PluginInfo`] asks for and the installer
 //! granted: HTTP hosts, TCP/UDP addresses, read-only paths, environment
 //! variables ([`Capabilities`]). A denied access is an ordinary error inside
-//! the plugin (`FailureReason::Denied` from [`http`], `PermissionDenied` from
-//! `std::net`, a missing file or variable from `std::fs` and `std::env`).
+//! the plugin (`FailureReason::Denied` from [`http`] and [`net`],
+//! `PermissionDenied` from `std::net`, a missing file or variable from
+//! `std::fs` and `std::env`). Prefer [`net`] to `std::net` for TCP: on
+//! `wasm32-wasip2`, `std::net::TcpStream::connect_timeout` can report a
+//! refused connection as established.
 //! Memory, time and output are capped by the host; a plugin that traps,
 //! panics or overruns is recorded as failed. A panic aborts the call: return
 //! errors instead.
@@ -93,6 +97,7 @@ pub mod http;
 mod info;
 pub mod kv;
 pub mod log;
+pub mod net;
 mod notify;
 mod report;
 

@@ -45,11 +45,20 @@ pub async fn run(args: ServeArgs, data: &Path) -> anyhow::Result<()> {
     let registry = Registry::open(data).with_context(|| format!("opening data directory {}", data.display()))?;
     super::check::check_plugins(&config, registry.storage())?;
     let mut jobs = Vec::new();
+    // One compiled plugin per name, shared by every job that uses it.
+    let mut loaded: std::collections::HashMap<&str, crate::runtime::Plugin> = std::collections::HashMap::new();
     for job in &config.jobs {
         let record = registry.record(&job.plugin)?;
-        let plugin = registry
-            .load(&job.plugin)
-            .with_context(|| format!("{}:{}: loading plugin `{}` for job `{}`", config.source, job.plugin_line, job.plugin, job.name))?;
+        let plugin = match loaded.get(job.plugin.as_str()) {
+            Some(plugin) => plugin.clone(),
+            None => {
+                let plugin = registry.load(&job.plugin).with_context(|| {
+                    format!("{}:{}: loading plugin `{}` for job `{}`", config.source, job.plugin_line, job.plugin, job.name)
+                })?;
+                loaded.insert(&job.plugin, plugin.clone());
+                plugin
+            }
+        };
         let grants = record.grants.union(&job.grants);
         jobs.push(ScheduledJob { job: job.clone(), plugin, grants });
     }

@@ -415,7 +415,11 @@ fn pooling_config() -> Config {
         .total_tables(limits::MAX_INSTANCES * 4)
         .table_elements(limits::MAX_TABLE_ELEMENTS)
         .max_core_instance_size(4 << 20)
-        .max_memory_size(limits::MAX_MEMORY_BYTES as usize);
+        .max_memory_size(limits::MAX_MEMORY_BYTES as usize)
+        // Reset freed instances' memory with one batched madvise per 64
+        // instances instead of one syscall each: measured 29 → 20 µs per
+        // noop invocation (docs/PERFORMANCE.md).
+        .decommit_batch_size(64);
     let mut config = base_config();
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     config
@@ -505,8 +509,9 @@ async fn run_bounded<T>(limits: &Limits, call: impl Future<Output = wasmtime::Re
 
 fn classify(error: wasmtime::Error, store: &Store<InvocationState>, limits: &Limits) -> InvocationError {
     let state = store.data();
-    let stderr = String::from_utf8_lossy(&state.stderr.contents()).trim().to_string();
-    let tail = stderr.lines().rev().find(|l| !l.trim().is_empty()).map(|l| format!(" ({l})")).unwrap_or_default();
+    let tail = stderr_summary(&String::from_utf8_lossy(&state.stderr.contents()))
+        .map(|l| format!(" ({l})"))
+        .unwrap_or_default();
     if state.limiter.hit.load(Ordering::Relaxed) {
         return InvocationError::new(
             FailureKind::MemoryLimit,
@@ -528,6 +533,18 @@ fn classify(error: wasmtime::Error, store: &Store<InvocationState>, limits: &Lim
         }
         None => InvocationError::new(FailureKind::Trap, format!("plugin failed: {error:#}{tail}")),
     }
+}
+
+/// The line of a plugin's stderr that explains a trap: the message after
+/// Rust's "panicked at" line, else the last line that is not a `note:`.
+fn stderr_summary(stderr: &str) -> Option<String> {
+    let lines: Vec<&str> = stderr.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    if let Some(at) = lines.iter().rposition(|l| l.contains("panicked at"))
+        && let Some(message) = lines.get(at + 1)
+    {
+        return Some(format!("panicked: {message}"));
+    }
+    lines.iter().rev().find(|l| !l.starts_with("note:")).map(|l| l.to_string())
 }
 
 fn plugin_error(error: wit::PluginError) -> InvocationError {
@@ -648,6 +665,14 @@ mod tests {
         assert!(matches!(check_header(b"hello world"), Err(PrepareError::NotWasm)));
         assert!(matches!(check_header(b"\0asm\x01\0\0\0"), Err(PrepareError::CoreModule)));
         assert!(check_header(b"\0asm\x0d\0\x01\0").is_ok());
+    }
+
+    #[test]
+    fn stderr_summary_finds_the_panic_message() {
+        let rust_panic = "thread '<unnamed>' panicked at src/lib.rs:9:5:\nboom on purpose\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n";
+        assert_eq!(stderr_summary(rust_panic).as_deref(), Some("panicked: boom on purpose"));
+        assert_eq!(stderr_summary("first\nmemory allocation of 1048576 bytes failed\n").as_deref(), Some("memory allocation of 1048576 bytes failed"));
+        assert_eq!(stderr_summary("\n  \n"), None);
     }
 
     #[test]

@@ -21,10 +21,9 @@
 //! `probe_dns_lookup_time_seconds`, `probe_ip_protocol` (4 or 6),
 //! `probe_tcp_connect_duration_seconds`.
 
-use std::io::{self, ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
+use lookout_plugin_sdk::net::{self, TcpStream};
 use lookout_plugin_sdk::{
     FailureReason, PluginError, PluginInfo, Probe, ProbeReport, Sample, TARGET, plugin_info,
 };
@@ -42,9 +41,6 @@ struct Config {
     /// Substring the reply must contain.
     expect: Option<String>,
 }
-
-/// Why the check failed, as the probe reports it.
-type Failure = (FailureReason, String);
 
 struct TcpProbe;
 
@@ -67,7 +63,7 @@ impl Probe for TcpProbe {
         let mut samples = Vec::new();
         let report = match check(target, &config, started + timeout, &mut samples) {
             Ok(()) => ProbeReport::success(started.elapsed()),
-            Err((reason, message)) => ProbeReport::failure(reason, message),
+            Err(error) => ProbeReport::from(error),
         };
         Ok(samples.into_iter().fold(report, ProbeReport::with))
     }
@@ -89,34 +85,26 @@ fn check(
     config: &Config,
     deadline: Instant,
     samples: &mut Vec<Sample>,
-) -> Result<(), Failure> {
+) -> Result<(), net::Error> {
+    let (host, port) = split_target(target)?;
     let resolving = Instant::now();
-    let addresses = resolve(target)?;
+    let addresses = net::resolve(host, port, remaining(deadline))?;
     samples.push(Sample::new(
         "probe_dns_lookup_time_seconds",
         resolving.elapsed().as_secs_f64(),
     ));
 
     let connecting = Instant::now();
-    let (mut stream, address) = connect(&addresses, deadline)?;
+    let mut stream = connect(&addresses, deadline)?;
     samples.push(Sample::new(
         "probe_tcp_connect_duration_seconds",
         connecting.elapsed().as_secs_f64(),
     ));
-    samples.push(Sample::new(
-        "probe_ip_protocol",
-        if address.is_ipv4() { 4 } else { 6 },
-    ));
+    let version = if stream.peer_addr().is_ipv4() { 4 } else { 6 };
+    samples.push(Sample::new("probe_ip_protocol", version));
 
     if let Some(send) = &config.send {
-        let what = format!("sending to {address}");
-        // A refused timeout option only loses precision: the host's own
-        // invocation timeout still bounds the call.
-        let _ = stream.set_write_timeout(Some(remaining(deadline, &what)?));
-        stream
-            .write_all(send.as_bytes())
-            .and_then(|()| stream.flush())
-            .map_err(|error| io_failure(&error, &what, FailureReason::Connect))?;
+        stream.write_all(send.as_bytes(), deadline)?;
     }
     if let Some(expect) = &config.expect {
         read_until(&mut stream, expect, deadline)?;
@@ -124,64 +112,45 @@ fn check(
     Ok(())
 }
 
-fn resolve(target: &str) -> Result<Vec<SocketAddr>, Failure> {
-    let valid = target
+/// Splits `host:port` (`[v6]:port`); anything else is a config failure.
+fn split_target(target: &str) -> Result<(&str, u16), net::Error> {
+    target
         .rsplit_once(':')
-        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
-    if !valid {
-        let message = format!("target `{target}` is not host:port");
-        return Err((FailureReason::Config, message));
-    }
-    let what = format!("resolving {target}");
-    let addresses: Vec<SocketAddr> = target
-        .to_socket_addrs()
-        .map_err(|error| io_failure(&error, &what, FailureReason::Dns))?
-        .collect();
-    if addresses.is_empty() {
-        return Err((FailureReason::Dns, format!("{what}: no address")));
-    }
-    Ok(addresses)
+        .and_then(|(host, port)| Some((host, port.parse().ok()?)))
+        .filter(|(host, _)| !host.is_empty())
+        .ok_or_else(|| {
+            let message = format!("target `{target}` is not host:port");
+            net::Error::new(FailureReason::Config, message)
+        })
 }
 
 /// Tries each address in turn; the last failure explains a total failure.
-fn connect(
-    addresses: &[SocketAddr],
-    deadline: Instant,
-) -> Result<(TcpStream, SocketAddr), Failure> {
-    let mut failure = (FailureReason::Dns, "no address".to_owned());
+fn connect(addresses: &[std::net::SocketAddr], deadline: Instant) -> Result<TcpStream, net::Error> {
+    let mut failure = None;
     for &address in addresses {
-        let what = format!("connecting to {address}");
-        let left = remaining(deadline, &what)?;
-        let connected = match TcpStream::connect_timeout(&address, left) {
-            Err(error) if error.kind() == ErrorKind::Unsupported => TcpStream::connect(address),
-            connected => connected,
-        };
-        match connected {
-            Ok(stream) => return Ok((stream, address)),
-            Err(error) => failure = io_failure(&error, &what, FailureReason::Connect),
+        match TcpStream::connect(address, remaining(deadline)) {
+            Ok(stream) => return Ok(stream),
+            Err(error) if error.reason() == FailureReason::Timeout => return Err(error),
+            Err(error) => failure = Some(error),
         }
     }
-    Err(failure)
+    Err(failure.unwrap_or_else(|| net::Error::new(FailureReason::Dns, "no address")))
 }
 
-fn read_until(stream: &mut TcpStream, expect: &str, deadline: Instant) -> Result<(), Failure> {
-    let what = format!("waiting for `{expect}`");
+fn read_until(stream: &mut TcpStream, expect: &str, deadline: Instant) -> Result<(), net::Error> {
     let mut reply = Vec::new();
     let mut buffer = [0; 4096];
     while !contains(&reply, expect.as_bytes()) {
         if reply.len() > MAX_REPLY {
             let message = format!("`{expect}` not in the first {MAX_REPLY} bytes of the reply");
-            return Err((FailureReason::Protocol, message));
+            return Err(net::Error::new(FailureReason::Protocol, message));
         }
-        let _ = stream.set_read_timeout(Some(remaining(deadline, &what)?));
-        match stream.read(&mut buffer) {
-            Ok(0) => {
+        match stream.read(&mut buffer, deadline)? {
+            0 => {
                 let message = format!("connection closed before `{expect}` was received");
-                return Err((FailureReason::Protocol, message));
+                return Err(net::Error::new(FailureReason::Protocol, message));
             }
-            Ok(read) => reply.extend_from_slice(&buffer[..read]),
-            Err(error) if error.kind() == ErrorKind::Interrupted => {}
-            Err(error) => return Err(io_failure(&error, &what, FailureReason::Connect)),
+            read => reply.extend_from_slice(&buffer[..read]),
         }
     }
     Ok(())
@@ -194,36 +163,10 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
             .any(|window| window == needle)
 }
 
-/// Time left before `deadline`, or a timeout failure for `what`.
-fn remaining(deadline: Instant, what: &str) -> Result<Duration, Failure> {
-    let left = deadline.saturating_duration_since(Instant::now());
-    if left.is_zero() {
-        Err((FailureReason::Timeout, format!("{what}: timed out")))
-    } else {
-        Ok(left)
-    }
-}
-
-/// Classifies an I/O error of `what`; kinds without a better reason get
-/// `otherwise`.
-///
-/// The sandbox's refusal (wasi:sockets `access-denied`) reaches std as
-/// `EACCES`, that is `ErrorKind::PermissionDenied`.
-fn io_failure(error: &io::Error, what: &str, otherwise: FailureReason) -> Failure {
-    let (reason, detail) = match error.kind() {
-        ErrorKind::PermissionDenied => (
-            FailureReason::Denied,
-            "denied by the sandbox (no tcp grant for this address)".into(),
-        ),
-        ErrorKind::TimedOut | ErrorKind::WouldBlock => (FailureReason::Timeout, "timed out".into()),
-        ErrorKind::ConnectionRefused => (FailureReason::Connect, "connection refused".into()),
-        ErrorKind::ConnectionReset => (FailureReason::Connect, "connection reset".into()),
-        ErrorKind::ConnectionAborted => (FailureReason::Connect, "connection aborted".into()),
-        ErrorKind::HostUnreachable => (FailureReason::Connect, "host unreachable".into()),
-        ErrorKind::NetworkUnreachable => (FailureReason::Connect, "network unreachable".into()),
-        _ => (otherwise, error.to_string()),
-    };
-    (reason, format!("{what}: {detail}"))
+/// Time left before `deadline` (zero once it passed: the next wait then
+/// fails with a timeout).
+fn remaining(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
 }
 
 lookout_plugin_sdk::export_probe!(TcpProbe);
@@ -247,28 +190,15 @@ mod tests {
             "example.com:http",
             "example.com:99999",
         ] {
-            let (reason, message) = resolve(target).unwrap_err();
-            assert_eq!(reason, FailureReason::Config, "{target}");
-            assert!(message.contains("is not host:port"), "{message}");
+            let error = split_target(target).unwrap_err();
+            assert_eq!(error.reason(), FailureReason::Config, "{target}");
+            assert!(
+                error.message().contains("is not host:port"),
+                "{}",
+                error.message()
+            );
         }
-    }
-
-    #[test]
-    fn io_errors_are_classified() {
-        let failure = |kind| io_failure(&io::Error::from(kind), "x", FailureReason::Other).0;
-        assert_eq!(failure(ErrorKind::PermissionDenied), FailureReason::Denied);
-        assert_eq!(failure(ErrorKind::TimedOut), FailureReason::Timeout);
-        assert_eq!(failure(ErrorKind::WouldBlock), FailureReason::Timeout);
-        assert_eq!(
-            failure(ErrorKind::ConnectionRefused),
-            FailureReason::Connect
-        );
-        assert_eq!(failure(ErrorKind::InvalidData), FailureReason::Other);
-        let (_, message) = io_failure(
-            &io::Error::from(ErrorKind::ConnectionRefused),
-            "connecting to a:1",
-            FailureReason::Other,
-        );
-        assert_eq!(message, "connecting to a:1: connection refused");
+        assert_eq!(split_target("localhost:22").unwrap(), ("localhost", 22));
+        assert_eq!(split_target("[::1]:8080").unwrap(), ("[::1]", 8080));
     }
 }
