@@ -44,10 +44,21 @@ impl Stats {
     }
 }
 
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
-    pages * 4096
+/// (RSS, PSS) of this process in bytes. PSS splits pages shared between
+/// mappings (every load of one cached artifact maps the same file), so it
+/// is the fairer per-plugin figure; RSS counts each mapping in full.
+fn memory_bytes() -> (u64, u64) {
+    let rollup = std::fs::read_to_string("/proc/self/smaps_rollup").unwrap_or_default();
+    let field = |name: &str| {
+        rollup
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .unwrap_or(0)
+            * 1024
+    };
+    (field("Rss:"), field("Pss:"))
 }
 
 async fn invocation_overhead(runtime: &Runtime, allocation: &str) {
@@ -119,7 +130,7 @@ async fn main() {
     println!();
     const COPIES: usize = 100;
     let mut kept = Vec::new();
-    let before = rss_bytes();
+    let before = memory_bytes();
     for stem in ["lookout_plugin_noop", "lookout_plugin_http", "lookout_plugin_tcp"] {
         let bytes = std::fs::read(wasm(stem)).unwrap();
         let digest = sha256(&bytes);
@@ -127,13 +138,15 @@ async fn main() {
             kept.push(pooled.load(stem, &wasm(stem), &digest).unwrap());
         }
     }
-    let after = rss_bytes();
+    let after = memory_bytes();
+    let per = |a: u64, b: u64| a.saturating_sub(b) as f64 / kept.len() as f64 / 1024.0;
     println!(
-        "RSS per loaded idle plugin: {:.1} KiB ({} plugins loaded, RSS {:.1} → {:.1} MiB)",
-        (after.saturating_sub(before)) as f64 / kept.len() as f64 / 1024.0,
+        "memory per loaded idle plugin: RSS {:.1} KiB, PSS {:.1} KiB ({} loads of 3 plugins; RSS {:.1} → {:.1} MiB)",
+        per(after.0, before.0),
+        per(after.1, before.1),
         kept.len(),
-        before as f64 / 1048576.0,
-        after as f64 / 1048576.0
+        before.0 as f64 / 1048576.0,
+        after.0 as f64 / 1048576.0
     );
     drop(kept);
     let _ = Arc::strong_count(&storage);

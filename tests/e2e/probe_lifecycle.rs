@@ -2,6 +2,8 @@
 //! config against a server that answers 200, then 500, then stops
 //! listening; the API shows success, then `status`, then `connect`.
 
+use std::io::Write;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -84,7 +86,25 @@ targets = ["{}"]
     assert!(metrics.contains("lookout_invocations_total{plugin=\"http\",job=\"web\",outcome=\"success\"}"), "{metrics}");
     assert!(metrics.contains("lookout_invocation_failures_total{plugin=\"http\",reason=\"connect\"}"), "{metrics}");
     assert!(metrics.contains("lookout_invocation_duration_seconds_count{plugin=\"http\"}"));
+    promtool_check_metrics(&metrics)?;
     assert_eq!(served.get("/healthz")?, (200, "ok\n".to_string()));
     assert!(served.is_running());
+    Ok(())
+}
+
+/// `promtool check metrics` (Debian's `prometheus`, installed by .ci/run)
+/// must find nothing wrong with lookout's /metrics.
+fn promtool_check_metrics(metrics: &str) -> Result {
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("promtool not found ({e}): install Debian's `prometheus` (.ci/run does)"))?;
+    promtool.stdin.take().unwrap().write_all(metrics.as_bytes())?;
+    let out = promtool.wait_with_output()?;
+    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && report.trim().is_empty(), "promtool check metrics: {report}");
     Ok(())
 }

@@ -2,7 +2,7 @@
 //!
 //! - `build-plugins`  build the first-party plugins and test fixtures to wasm32-wasip2
 //! - `run [--data DIR] [--listen ADDR]`  build everything, install the plugins, serve the embedded default
-//! - `test`           build the plugins, then run every test (what `.ci/run` calls)
+//! - `test`           install test peers (Debian packages), build the plugins, run every test (what `.ci/run` calls)
 //! - `bench`          build the plugins, then run the benchmarks
 
 use std::path::{Path, PathBuf};
@@ -124,7 +124,36 @@ fn run(args: &[String]) -> anyhow::Result<()> {
     status(Command::new(&lookout).args(&global).arg("serve").args(&serve))
 }
 
+/// Debian packages of the real peers the tests run against, and a command
+/// each provides.
+const TEST_PEERS: &[(&str, &str)] = &[("prometheus", "promtool")];
+
+/// Installs missing peer packages with apt (CI and fresh machines run as
+/// root); elsewhere says what to install.
+fn ensure_test_peers() -> anyhow::Result<()> {
+    let missing: Vec<&str> = TEST_PEERS
+        .iter()
+        .filter(|(_, command)| Command::new("sh").args(["-c", &format!("command -v {command}")]).output().map_or(true, |o| !o.status.success()))
+        .map(|(package, _)| *package)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !is_root {
+        bail!("the tests need Debian packages {missing:?}: apt-get install {}", missing.join(" "));
+    }
+    status(Command::new("apt-get").arg("update"))?;
+    status(
+        Command::new("apt-get")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["install", "-y", "--no-install-recommends"])
+            .args(&missing),
+    )
+}
+
 fn test(args: &[String]) -> anyhow::Result<()> {
+    ensure_test_peers()?;
     let wasm = build_plugins()?;
     status(
         cargo()
