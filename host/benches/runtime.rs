@@ -14,7 +14,9 @@ use lookout::runtime::{Allocation, Invocation, Runtime};
 use lookout::storage::Storage;
 
 fn wasm(stem: &str) -> PathBuf {
-    let dir = std::env::var_os("LOOKOUT_WASM_DIR").map(PathBuf::from).expect("LOOKOUT_WASM_DIR: run `cargo xtask bench`");
+    let dir = std::env::var_os("LOOKOUT_WASM_DIR")
+        .map(PathBuf::from)
+        .expect("LOOKOUT_WASM_DIR: run `cargo xtask bench`");
     dir.join(format!("{stem}.wasm"))
 }
 
@@ -63,14 +65,24 @@ fn memory_bytes() -> (u64, u64) {
 
 async fn invocation_overhead(runtime: &Runtime, allocation: &str) {
     let bytes = std::fs::read(wasm("lookout_plugin_noop")).expect("noop plugin");
-    let plugin = runtime.prepare("noop", &bytes, &sha256(&bytes)).expect("prepare noop");
+    let plugin = runtime
+        .prepare("noop", &bytes, &sha256(&bytes))
+        .expect("prepare noop");
     let grants = Grants::default();
     let limits = Limits::default();
-    let inv = Invocation { job: "bench", target: "t", config: "{}", grants: &grants, limits: &limits };
+    let inv = Invocation {
+        job: "bench",
+        target: "t",
+        config: "{}",
+        grants: &grants,
+        limits: &limits,
+    };
     for _ in 0..200 {
         runtime.probe(&plugin, &inv).await.expect("noop probe");
     }
-    let mut fresh = Stats { samples: Vec::new() };
+    let mut fresh = Stats {
+        samples: Vec::new(),
+    };
     for _ in 0..5000 {
         let t = Instant::now();
         let r = runtime.probe(&plugin, &inv).await.expect("noop probe");
@@ -79,8 +91,13 @@ async fn invocation_overhead(runtime: &Runtime, allocation: &str) {
     }
     fresh.line(&format!("noop invocation, fresh instance ({allocation})"));
 
-    let mut warm = runtime.warm_probe(&plugin, &inv).await.expect("warm instance");
-    let mut reused = Stats { samples: Vec::new() };
+    let mut warm = runtime
+        .warm_probe(&plugin, &inv)
+        .await
+        .expect("warm instance");
+    let mut reused = Stats {
+        samples: Vec::new(),
+    };
     for _ in 0..5000 {
         let t = Instant::now();
         warm.probe("t", "{}").await.expect("warm probe");
@@ -96,17 +113,25 @@ async fn main() {
     let cache = dir.path().join("cache");
 
     println!("lookout runtime benchmark (release build, wasmtime 48)\n");
-    let pooled = Runtime::with_allocation(&cache, storage.clone(), Some(Allocation::Pooling)).expect("pooling runtime");
+    let pooled = Runtime::with_allocation(&cache, storage.clone(), Some(Allocation::Pooling))
+        .expect("pooling runtime");
     invocation_overhead(&pooled, "pooling").await;
-    let on_demand = Runtime::with_allocation(&cache, storage.clone(), Some(Allocation::OnDemand)).expect("on-demand runtime");
+    let on_demand = Runtime::with_allocation(&cache, storage.clone(), Some(Allocation::OnDemand))
+        .expect("on-demand runtime");
     invocation_overhead(&on_demand, "on-demand").await;
 
     // First compile vs. load from the compile cache, per first-party plugin.
     println!();
-    for stem in ["lookout_plugin_noop", "lookout_plugin_http", "lookout_plugin_tcp"] {
+    for stem in [
+        "lookout_plugin_noop",
+        "lookout_plugin_http",
+        "lookout_plugin_tcp",
+    ] {
         let bytes = std::fs::read(wasm(stem)).unwrap();
         let digest = sha256(&bytes);
-        let mut compile = Stats { samples: Vec::new() };
+        let mut compile = Stats {
+            samples: Vec::new(),
+        };
         for _ in 0..5 {
             let _ = std::fs::remove_file(pooled.cache_path(&digest));
             let t = Instant::now();
@@ -114,7 +139,9 @@ async fn main() {
             compile.samples.push(t.elapsed());
         }
         let path = wasm(stem);
-        let mut cached = Stats { samples: Vec::new() };
+        let mut cached = Stats {
+            samples: Vec::new(),
+        };
         for _ in 0..200 {
             let t = Instant::now();
             pooled.load(stem, &path, &digest).unwrap();
@@ -131,7 +158,11 @@ async fn main() {
     const COPIES: usize = 100;
     let mut kept = Vec::new();
     let before = memory_bytes();
-    for stem in ["lookout_plugin_noop", "lookout_plugin_http", "lookout_plugin_tcp"] {
+    for stem in [
+        "lookout_plugin_noop",
+        "lookout_plugin_http",
+        "lookout_plugin_tcp",
+    ] {
         let bytes = std::fs::read(wasm(stem)).unwrap();
         let digest = sha256(&bytes);
         for _ in 0..COPIES {

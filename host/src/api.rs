@@ -56,7 +56,9 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 enum ApiError {
@@ -69,13 +71,25 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, kind, message) = match self {
             ApiError::BadData(m) => (StatusCode::BAD_REQUEST, "bad_data", m),
-            ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found", "no such endpoint".to_string()),
+            ApiError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such endpoint".to_string(),
+            ),
             ApiError::Internal(m) => {
                 tracing::error!(error = %m, "API request failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see lookout's log".to_string())
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error; see lookout's log".to_string(),
+                )
             }
         };
-        (status, Json(json!({"status": "error", "errorType": kind, "error": message}))).into_response()
+        (
+            status,
+            Json(json!({"status": "error", "errorType": kind, "error": message})),
+        )
+            .into_response()
     }
 }
 
@@ -84,7 +98,10 @@ fn success(data: impl serde::Serialize) -> Response {
 }
 
 async fn plugins(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let plugins = state.storage.plugins().map_err(|e| ApiError::Internal(e.to_string()))?;
+    let plugins = state
+        .storage
+        .plugins()
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(success(plugins))
 }
 
@@ -106,16 +123,30 @@ async fn results(
     params: Result<Query<ResultsParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::BadData(e.body_text()))?;
-    let since_ms = params.since.as_deref().map(parse_time).transpose().map_err(ApiError::BadData)?;
+    let since_ms = params
+        .since
+        .as_deref()
+        .map(parse_time)
+        .transpose()
+        .map_err(ApiError::BadData)?;
     let limit = match params.limit.as_deref() {
         None => 1000,
         Some(l) => l
             .parse::<usize>()
             .ok()
             .filter(|n| (1..=MAX_RESULTS).contains(n))
-            .ok_or_else(|| ApiError::BadData(format!("limit `{l}` must be an integer between 1 and {MAX_RESULTS}")))?,
+            .ok_or_else(|| {
+                ApiError::BadData(format!(
+                    "limit `{l}` must be an integer between 1 and {MAX_RESULTS}"
+                ))
+            })?,
     };
-    let query = ResultQuery { job: params.job, target: params.target, since_ms, limit };
+    let query = ResultQuery {
+        job: params.job,
+        target: params.target,
+        since_ms,
+        limit,
+    };
     let storage = state.storage.clone();
     let found = tokio::task::spawn_blocking(move || storage.results(&query))
         .await
@@ -125,8 +156,18 @@ async fn results(
 }
 
 async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let installed = state.storage.plugins().map_err(|e| ApiError::Internal(e.to_string()))?.len();
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.telemetry.render(installed))
+    let installed = state
+        .storage
+        .plugins()
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .len();
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.telemetry.render(installed),
+    )
         .into_response())
 }
 
@@ -144,7 +185,9 @@ fn parse_time(text: &str) -> Result<i64, String> {
     if let Ok(d) = crate::config::parse_duration(text) {
         return Ok(crate::storage::now_ms() - d.as_millis() as i64);
     }
-    Err(format!("since `{text}` is not a time: use Unix seconds, RFC 3339, or a duration back from now like 5m"))
+    Err(format!(
+        "since `{text}` is not a time: use Unix seconds, RFC 3339, or a duration back from now like 5m"
+    ))
 }
 
 #[cfg(test)]
@@ -157,13 +200,25 @@ mod tests {
     fn state() -> (tempfile::TempDir, AppState) {
         let dir = tempfile::tempdir().unwrap();
         let storage = Storage::open(dir.path()).unwrap();
-        (dir, AppState { storage, board: Arc::new(JobBoard::default()), telemetry: Arc::new(Telemetry::new()) })
+        (
+            dir,
+            AppState {
+                storage,
+                board: Arc::new(JobBoard::default()),
+                telemetry: Arc::new(Telemetry::new()),
+            },
+        )
     }
 
     async fn get(app: Router, uri: &str) -> (StatusCode, String) {
-        let response = app.oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
+        let response = app
+            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
         let status = response.status();
-        let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
         (status, String::from_utf8(body.to_vec()).unwrap())
     }
 
@@ -201,7 +256,10 @@ mod tests {
     #[test]
     fn times_parse_in_all_three_forms() {
         assert_eq!(parse_time("1700000000.5").unwrap(), 1_700_000_000_500);
-        assert_eq!(parse_time("2023-11-14T22:13:20Z").unwrap(), 1_700_000_000_000);
+        assert_eq!(
+            parse_time("2023-11-14T22:13:20Z").unwrap(),
+            1_700_000_000_000
+        );
         let five_min_ago = parse_time("5m").unwrap();
         assert!((crate::storage::now_ms() - five_min_ago - 300_000).abs() < 1000);
         assert!(parse_time("soon").is_err());

@@ -172,7 +172,12 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
     let at = |span: std::ops::Range<usize>, message: String| {
         let (line, column) = line_col(text, span.start);
-        ConfigError { file: file.to_string(), line, column, message }
+        ConfigError {
+            file: file.to_string(),
+            line,
+            column,
+            message,
+        }
     };
     let raw: RawConfig = toml::from_str(text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
@@ -181,19 +186,31 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
 
     let listen = match &raw.server.listen {
         Some(v) => v.get_ref().parse().map_err(|_| {
-            at(v.span(), format!("listen address `{}` is not host:port (e.g. 127.0.0.1:9470)", v.get_ref()))
+            at(
+                v.span(),
+                format!(
+                    "listen address `{}` is not host:port (e.g. 127.0.0.1:9470)",
+                    v.get_ref()
+                ),
+            )
         })?,
-        None => DEFAULT_LISTEN.parse().expect("default listen address parses"),
+        None => DEFAULT_LISTEN
+            .parse()
+            .expect("default listen address parses"),
     };
     let retention = match &raw.storage.retention {
-        Some(v) => parse_duration(v.get_ref()).map_err(|e| at(v.span(), format!("storage.retention: {e}")))?,
+        Some(v) => parse_duration(v.get_ref())
+            .map_err(|e| at(v.span(), format!("storage.retention: {e}")))?,
         None => DEFAULT_RETENTION,
     };
     let max_concurrency = match &raw.scheduler.max_concurrency {
         Some(v) if *v.get_ref() < 1 || *v.get_ref() > limits::MAX_INSTANCES as i64 => {
             return Err(at(
                 v.span(),
-                format!("scheduler.max_concurrency must be between 1 and {}", limits::MAX_INSTANCES),
+                format!(
+                    "scheduler.max_concurrency must be between 1 and {}",
+                    limits::MAX_INSTANCES
+                ),
             ));
         }
         Some(v) => *v.get_ref() as usize,
@@ -203,53 +220,102 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
     let mut jobs: Vec<Job> = Vec::new();
     for raw_job in raw.jobs {
         let name = raw_job.name.get_ref().clone();
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-            return Err(at(raw_job.name.span(), format!("job name `{name}` must be non-empty [A-Za-z0-9._-]")));
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(at(
+                raw_job.name.span(),
+                format!("job name `{name}` must be non-empty [A-Za-z0-9._-]"),
+            ));
         }
         if jobs.iter().any(|j| j.name == name) {
-            return Err(at(raw_job.name.span(), format!("job `{name}` is defined twice")));
+            return Err(at(
+                raw_job.name.span(),
+                format!("job `{name}` is defined twice"),
+            ));
         }
         let schedule = match (&raw_job.every, &raw_job.cron) {
             (Some(_), Some(c)) => {
-                return Err(at(c.span(), format!("job `{name}`: set `every` or `cron`, not both")));
+                return Err(at(
+                    c.span(),
+                    format!("job `{name}`: set `every` or `cron`, not both"),
+                ));
             }
             (None, None) => {
-                return Err(at(raw_job.name.span(), format!("job `{name}` needs a schedule: `every = \"15s\"` or `cron = \"*/5 * * * *\"`")));
+                return Err(at(
+                    raw_job.name.span(),
+                    format!(
+                        "job `{name}` needs a schedule: `every = \"15s\"` or `cron = \"*/5 * * * *\"`"
+                    ),
+                ));
             }
             (Some(every), None) => {
-                let d = parse_duration(every.get_ref()).map_err(|e| at(every.span(), format!("job `{name}`: every: {e}")))?;
+                let d = parse_duration(every.get_ref())
+                    .map_err(|e| at(every.span(), format!("job `{name}`: every: {e}")))?;
                 if d < Duration::from_millis(100) {
-                    return Err(at(every.span(), format!("job `{name}`: every must be at least 100ms")));
+                    return Err(at(
+                        every.span(),
+                        format!("job `{name}`: every must be at least 100ms"),
+                    ));
                 }
                 Schedule::Every(d)
             }
             (None, Some(expr)) => Schedule::Cron(
-                Box::new(parse_cron(expr.get_ref()).map_err(|e| at(expr.span(), format!("job `{name}`: cron: {e}")))?),
+                Box::new(
+                    parse_cron(expr.get_ref())
+                        .map_err(|e| at(expr.span(), format!("job `{name}`: cron: {e}")))?,
+                ),
                 expr.get_ref().clone(),
             ),
         };
         if raw_job.targets.get_ref().is_empty() {
-            return Err(at(raw_job.targets.span(), format!("job `{name}` has no targets")));
+            return Err(at(
+                raw_job.targets.span(),
+                format!("job `{name}` has no targets"),
+            ));
         }
         let mut limits = Limits::default();
         if let Some(t) = &raw_job.timeout {
-            let d = parse_duration(t.get_ref()).map_err(|e| at(t.span(), format!("job `{name}`: timeout: {e}")))?;
+            let d = parse_duration(t.get_ref())
+                .map_err(|e| at(t.span(), format!("job `{name}`: timeout: {e}")))?;
             if d.is_zero() || d > limits::MAX_TIMEOUT {
-                return Err(at(t.span(), format!("job `{name}`: timeout must be between 1ms and {}", format_duration(limits::MAX_TIMEOUT))));
+                return Err(at(
+                    t.span(),
+                    format!(
+                        "job `{name}`: timeout must be between 1ms and {}",
+                        format_duration(limits::MAX_TIMEOUT)
+                    ),
+                ));
             }
             if let Schedule::Every(every) = &schedule
                 && d > *every
             {
-                return Err(at(t.span(), format!("job `{name}`: timeout {} is longer than its interval {}", t.get_ref(), format_duration(*every))));
+                return Err(at(
+                    t.span(),
+                    format!(
+                        "job `{name}`: timeout {} is longer than its interval {}",
+                        t.get_ref(),
+                        format_duration(*every)
+                    ),
+                ));
             }
             limits.timeout = d;
         } else if let Schedule::Every(every) = &schedule {
             limits.timeout = limits.timeout.min(*every);
         }
         if let Some(m) = &raw_job.memory {
-            let bytes = parse_size(m.get_ref()).map_err(|e| at(m.span(), format!("job `{name}`: memory: {e}")))?;
+            let bytes = parse_size(m.get_ref())
+                .map_err(|e| at(m.span(), format!("job `{name}`: memory: {e}")))?;
             if !(1 << 20..=limits::MAX_MEMORY_BYTES).contains(&bytes) {
-                return Err(at(m.span(), format!("job `{name}`: memory must be between 1MiB and {}MiB", limits::MAX_MEMORY_BYTES >> 20)));
+                return Err(at(
+                    m.span(),
+                    format!(
+                        "job `{name}`: memory must be between 1MiB and {}MiB",
+                        limits::MAX_MEMORY_BYTES >> 20
+                    ),
+                ));
             }
             limits.memory_bytes = bytes;
         }
@@ -266,7 +332,13 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
             limits,
         });
     }
-    Ok(Config { source: file.to_string(), listen, retention, max_concurrency, jobs })
+    Ok(Config {
+        source: file.to_string(),
+        listen,
+        retention,
+        max_concurrency,
+        jobs,
+    })
 }
 
 /// The configuration `lookout serve` runs without `--config`: lookout
@@ -276,7 +348,6 @@ pub fn embedded_default(listen: SocketAddr) -> Config {
     let text = include_str!("default-config.toml").replace("{listen}", &listen.to_string());
     parse(&text, "<embedded default config>").expect("the embedded default config is valid")
 }
-
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
@@ -294,13 +365,17 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = text;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return Err(bad());
         }
         let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = match &rest[..unit_len] {
             "ms" => Duration::from_millis(1),
             "s" => Duration::from_secs(1),
@@ -319,11 +394,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         format!("{ms}ms")
-    } else if ms % 3_600_000 == 0 && ms > 0 {
+    } else if ms.is_multiple_of(3_600_000) && ms > 0 {
         format!("{}h", ms / 3_600_000)
-    } else if ms % 60_000 == 0 && ms > 0 {
+    } else if ms.is_multiple_of(60_000) && ms > 0 {
         format!("{}m", ms / 60_000)
     } else {
         format!("{}s", ms / 1000)
@@ -333,7 +408,9 @@ pub fn format_duration(d: Duration) -> String {
 /// Parses `64MiB`, `1GiB`, `512KiB`, `100MB`, or a plain byte count.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let bad = || format!("`{text}` is not a size (use e.g. 64MiB, 1GiB, 512KiB)");
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let n: u64 = text[..split].parse().map_err(|_| bad())?;
     let unit: u64 = match text[split..].trim() {
         "" | "B" => 1,
@@ -361,7 +438,8 @@ pub fn parse_cron(expr: &str) -> Result<cron::Schedule, String> {
             ));
         }
     };
-    cron::Schedule::from_str(&full).map_err(|e| format!("`{expr}` is not a valid cron expression: {e}"))
+    cron::Schedule::from_str(&full)
+        .map_err(|e| format!("`{expr}` is not a valid cron expression: {e}"))
 }
 
 #[cfg(test)]
@@ -402,7 +480,10 @@ targets = ["127.0.0.1:22"]
         assert_eq!(web.config_json, r#"{"valid_status_codes":[200,204]}"#);
         assert_eq!(web.grants.http, vec!["example.com".to_string()]);
         assert_eq!(web.plugin_line, 7);
-        assert_eq!(c.jobs[1].schedule.nominal_interval(), Duration::from_secs(300));
+        assert_eq!(
+            c.jobs[1].schedule.nominal_interval(),
+            Duration::from_secs(300)
+        );
         assert_eq!(c.jobs[1].config_json, "{}");
     }
 
@@ -412,34 +493,53 @@ targets = ["127.0.0.1:22"]
 
     #[test]
     fn unknown_key_is_reported_with_its_line() {
-        let e = err("[[jobs]]\nname = \"a\"\nplugin = \"http\"\nevery = \"1s\"\ntargets = [\"x\"]\nintervall = \"5s\"\n");
+        let e = err(
+            "[[jobs]]\nname = \"a\"\nplugin = \"http\"\nevery = \"1s\"\ntargets = [\"x\"]\nintervall = \"5s\"\n",
+        );
         assert_eq!((e.file.as_str(), e.line), ("bad.toml", 6), "{e}");
         assert!(e.message.contains("unknown field `intervall`"), "{e}");
     }
 
     #[test]
     fn bad_cron_names_the_job_and_line() {
-        let e = err("[[jobs]]\nname = \"a\"\nplugin = \"http\"\ncron = \"61 * * * *\"\ntargets = [\"x\"]\n");
+        let e = err(
+            "[[jobs]]\nname = \"a\"\nplugin = \"http\"\ncron = \"61 * * * *\"\ntargets = [\"x\"]\n",
+        );
         assert_eq!(e.line, 4, "{e}");
-        assert!(e.message.starts_with("job `a`: cron: `61 * * * *` is not a valid cron expression"), "{e}");
-        let e = err("[[jobs]]\nname = \"a\"\nplugin = \"http\"\ncron = \"* *\"\ntargets = [\"x\"]\n");
+        assert!(
+            e.message
+                .starts_with("job `a`: cron: `61 * * * *` is not a valid cron expression"),
+            "{e}"
+        );
+        let e =
+            err("[[jobs]]\nname = \"a\"\nplugin = \"http\"\ncron = \"* *\"\ntargets = [\"x\"]\n");
         assert!(e.message.contains("has 2 fields"), "{e}");
     }
 
     #[test]
     fn bad_values_are_located() {
-        let e = err("[[jobs]]\nname = \"a\"\nplugin = \"http\"\nevery = \"fast\"\ntargets = [\"x\"]\n");
+        let e =
+            err("[[jobs]]\nname = \"a\"\nplugin = \"http\"\nevery = \"fast\"\ntargets = [\"x\"]\n");
         assert_eq!(e.line, 4);
         assert!(e.message.contains("`fast` is not a duration"), "{e}");
-        let e = err("[[jobs]]\nname = \"a\"\nplugin = \"http\"\nevery = \"1s\"\ntimeout = \"5s\"\ntargets = [\"x\"]\n");
+        let e = err(
+            "[[jobs]]\nname = \"a\"\nplugin = \"http\"\nevery = \"1s\"\ntimeout = \"5s\"\ntargets = [\"x\"]\n",
+        );
         assert!(e.message.contains("longer than its interval"), "{e}");
         let e = err("[[jobs]]\nname = \"a\"\nplugin = \"http\"\nevery = \"1s\"\ntargets = []\n");
         assert!(e.message.contains("has no targets"), "{e}");
-        let e = err("[[jobs]]\nname = \"a\"\nplugin = \"p\"\nevery = \"1s\"\ntargets = [\"x\"]\n[[jobs]]\nname = \"a\"\nplugin = \"p\"\nevery = \"1s\"\ntargets = [\"x\"]\n");
-        assert_eq!((e.line, e.message.as_str()), (7, "job `a` is defined twice"));
+        let e = err(
+            "[[jobs]]\nname = \"a\"\nplugin = \"p\"\nevery = \"1s\"\ntargets = [\"x\"]\n[[jobs]]\nname = \"a\"\nplugin = \"p\"\nevery = \"1s\"\ntargets = [\"x\"]\n",
+        );
+        assert_eq!(
+            (e.line, e.message.as_str()),
+            (7, "job `a` is defined twice")
+        );
         let e = err("[server]\nlisten = \"everywhere\"\n");
         assert_eq!(e.line, 2);
-        let e = err("[[jobs]]\nname = \"a\"\nplugin = \"http\"\nevery = \"1s\"\ntargets = [\"x\"]\ngrants = { sockets = [\"*\"] }\n");
+        let e = err(
+            "[[jobs]]\nname = \"a\"\nplugin = \"http\"\nevery = \"1s\"\ntargets = [\"x\"]\ngrants = { sockets = [\"*\"] }\n",
+        );
         assert!(e.message.contains("unknown field `sockets`"), "{e}");
     }
 
@@ -447,8 +547,15 @@ targets = ["127.0.0.1:22"]
     fn durations_and_sizes() {
         assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_duration("15d").unwrap(), Duration::from_secs(15 * 86400));
-        assert!(parse_duration("").is_err() && parse_duration("5").is_err() && parse_duration("s5").is_err());
+        assert_eq!(
+            parse_duration("15d").unwrap(),
+            Duration::from_secs(15 * 86400)
+        );
+        assert!(
+            parse_duration("").is_err()
+                && parse_duration("5").is_err()
+                && parse_duration("s5").is_err()
+        );
         assert_eq!(parse_size("64MiB").unwrap(), 64 << 20);
         assert_eq!(parse_size("1000").unwrap(), 1000);
         assert!(parse_size("lots").is_err());
@@ -460,6 +567,10 @@ targets = ["127.0.0.1:22"]
     fn embedded_default_is_valid_and_targets_the_listen_address() {
         let c = embedded_default("127.0.0.1:12345".parse().unwrap());
         assert!(!c.jobs.is_empty());
-        assert!(c.jobs.iter().all(|j| j.targets.iter().all(|t| t.contains("127.0.0.1:12345"))));
+        assert!(
+            c.jobs
+                .iter()
+                .all(|j| j.targets.iter().all(|t| t.contains("127.0.0.1:12345")))
+        );
     }
 }

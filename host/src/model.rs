@@ -18,7 +18,12 @@ pub enum World {
 }
 
 impl World {
-    pub const ALL: [World; 4] = [World::Probe, World::Exporter, World::Detector, World::Notifier];
+    pub const ALL: [World; 4] = [
+        World::Probe,
+        World::Exporter,
+        World::Detector,
+        World::Notifier,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -265,7 +270,10 @@ pub struct InvocationError {
 
 impl InvocationError {
     pub fn new(kind: FailureKind, message: impl Into<String>) -> Self {
-        InvocationError { kind, message: message.into() }
+        InvocationError {
+            kind,
+            message: message.into(),
+        }
     }
 }
 

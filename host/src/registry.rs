@@ -15,17 +15,27 @@ use crate::storage::{PluginRecord, Storage, StorageError, now_ms};
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {source}")]
     Prepare { path: String, source: PrepareError },
-    #[error("plugin name `{0}` is invalid: use lowercase letters, digits and dashes (e.g. `http-probe`)")]
+    #[error(
+        "plugin name `{0}` is invalid: use lowercase letters, digits and dashes (e.g. `http-probe`)"
+    )]
     BadName(String),
-    #[error("a different plugin named `{name}` is already installed (sha256 {existing}); remove it first with `lookout plugin remove {name}`")]
+    #[error(
+        "a different plugin named `{name}` is already installed (sha256 {existing}); remove it first with `lookout plugin remove {name}`"
+    )]
     NameTaken { name: String, existing: String },
     #[error("no plugin named `{0}` is installed (see `lookout plugin list`)")]
     NotInstalled(String),
     #[error("writing {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error("starting the plugin runtime: {0}")]
@@ -59,8 +69,15 @@ impl Registry {
     /// Opens the data directory, creating it on first use.
     pub fn open(data_dir: &Path) -> Result<Registry, RegistryError> {
         let storage = Storage::open(data_dir)?;
-        let runtime = Arc::new(Runtime::new(&data_dir.join("cache"), storage.clone()).map_err(RegistryError::Runtime)?);
-        Ok(Registry { dir: data_dir.to_owned(), storage, runtime })
+        let runtime = Arc::new(
+            Runtime::new(&data_dir.join("cache"), storage.clone())
+                .map_err(RegistryError::Runtime)?,
+        );
+        Ok(Registry {
+            dir: data_dir.to_owned(),
+            storage,
+            runtime,
+        })
     }
 
     pub fn storage(&self) -> &Arc<Storage> {
@@ -83,13 +100,22 @@ impl Registry {
         path: &Path,
         on_compile: impl FnOnce(),
     ) -> Result<(Vec<u8>, String, Plugin, PluginInfo), RegistryError> {
-        let wasm = std::fs::read(path).map_err(|source| RegistryError::Read { path: path.to_owned(), source })?;
+        let wasm = std::fs::read(path).map_err(|source| RegistryError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         let sha256 = hex::encode(Sha256::digest(&wasm));
-        let located = |source| RegistryError::Prepare { path: path.display().to_string(), source };
+        let located = |source| RegistryError::Prepare {
+            path: path.display().to_string(),
+            source,
+        };
         if !self.runtime.is_cached(&sha256) {
             on_compile();
         }
-        let plugin = self.runtime.prepare("candidate", &wasm, &sha256).map_err(located)?;
+        let plugin = self
+            .runtime
+            .prepare("candidate", &wasm, &sha256)
+            .map_err(located)?;
         let info = self.runtime.describe(&plugin).await.map_err(located)?;
         Ok((wasm, sha256, plugin, info))
     }
@@ -104,14 +130,25 @@ impl Registry {
     ) -> Result<Installed, RegistryError> {
         let (wasm, sha256, plugin, info) = self.inspect_file(path, on_compile).await?;
         let name = name.unwrap_or(&info.name).to_string();
-        if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
             return Err(RegistryError::BadName(name));
         }
         if let Some(existing) = self.storage.plugin(&name)? {
             if existing.sha256 == sha256 {
-                return Ok(Installed { record: existing, unchanged: true });
+                return Ok(Installed {
+                    record: existing,
+                    unchanged: true,
+                });
             }
-            return Err(RegistryError::NameTaken { name, existing: existing.sha256 });
+            return Err(RegistryError::NameTaken {
+                name,
+                existing: existing.sha256,
+            });
         }
         let file = self.wasm_path(&sha256);
         let write = || -> std::io::Result<()> {
@@ -121,7 +158,10 @@ impl Registry {
             std::fs::File::open(&tmp)?.sync_all()?;
             std::fs::rename(&tmp, &file)
         };
-        write().map_err(|source| RegistryError::Write { path: file.clone(), source })?;
+        write().map_err(|source| RegistryError::Write {
+            path: file.clone(),
+            source,
+        })?;
         let record = PluginRecord {
             name,
             world: plugin.world(),
@@ -138,7 +178,10 @@ impl Registry {
             installed_ms: now_ms(),
         };
         self.storage.put_plugin(&record)?;
-        Ok(Installed { record, unchanged: false })
+        Ok(Installed {
+            record,
+            unchanged: false,
+        })
     }
 
     pub fn list(&self) -> Result<Vec<PluginRecord>, RegistryError> {
@@ -146,7 +189,9 @@ impl Registry {
     }
 
     pub fn record(&self, name: &str) -> Result<PluginRecord, RegistryError> {
-        self.storage.plugin(name)?.ok_or_else(|| RegistryError::NotInstalled(name.to_string()))
+        self.storage
+            .plugin(name)?
+            .ok_or_else(|| RegistryError::NotInstalled(name.to_string()))
     }
 
     /// Loads an installed plugin, from the compile cache when possible.
@@ -155,19 +200,25 @@ impl Registry {
         let path = self.wasm_path(&record.sha256);
         self.runtime
             .load(name, &path, &record.sha256)
-            .map_err(|source| RegistryError::Prepare { path: path.display().to_string(), source })
+            .map_err(|source| RegistryError::Prepare {
+                path: path.display().to_string(),
+                source,
+            })
     }
 
     /// Removes a plugin, its state, and its files unless another name uses them.
     pub fn remove(&self, name: &str) -> Result<PluginRecord, RegistryError> {
         let record = self.record(name)?;
         self.storage.remove_plugin(name)?;
-        let still_used = self.storage.plugins()?.iter().any(|p| p.sha256 == record.sha256);
+        let still_used = self
+            .storage
+            .plugins()?
+            .iter()
+            .any(|p| p.sha256 == record.sha256);
         if !still_used {
             let _ = std::fs::remove_file(self.wasm_path(&record.sha256));
             let _ = std::fs::remove_file(self.runtime.cache_path(&record.sha256));
         }
         Ok(record)
     }
-
 }

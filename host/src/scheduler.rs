@@ -74,12 +74,20 @@ pub struct JobBoard {
 
 impl JobBoard {
     pub fn snapshot(&self) -> Vec<JobStatus> {
-        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+        self.jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 
     fn update(&self, job: &str, target: &str, f: impl FnOnce(&mut TargetStatus)) {
         let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(t) = jobs.get_mut(job).and_then(|j| j.targets.iter_mut().find(|t| t.target == target)) {
+        if let Some(t) = jobs
+            .get_mut(job)
+            .and_then(|j| j.targets.iter_mut().find(|t| t.target == target))
+        {
             f(t);
         }
     }
@@ -102,9 +110,20 @@ pub struct Scheduler<S: ResultSink + 'static> {
 }
 
 impl<S: ResultSink + 'static> Scheduler<S> {
-    pub fn new(runtime: Arc<Runtime>, sink: Arc<S>, telemetry: Arc<Telemetry>, max_concurrency: usize) -> Self {
+    pub fn new(
+        runtime: Arc<Runtime>,
+        sink: Arc<S>,
+        telemetry: Arc<Telemetry>,
+        max_concurrency: usize,
+    ) -> Self {
         let slots = max_concurrency.clamp(1, crate::runtime::limits::MAX_INSTANCES as usize);
-        Scheduler { runtime, sink, telemetry, board: Arc::new(JobBoard::default()), slots: Arc::new(Semaphore::new(slots)) }
+        Scheduler {
+            runtime,
+            sink,
+            telemetry,
+            board: Arc::new(JobBoard::default()),
+            slots: Arc::new(Semaphore::new(slots)),
+        }
     }
 
     pub fn board(&self) -> Arc<JobBoard> {
@@ -112,27 +131,38 @@ impl<S: ResultSink + 'static> Scheduler<S> {
     }
 
     /// Starts every (job, target) task; they stop when `shutdown` turns true.
-    pub fn start(&self, jobs: Vec<ScheduledJob>, shutdown: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+    pub fn start(
+        &self,
+        jobs: Vec<ScheduledJob>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
         let mut handles = Vec::new();
         for scheduled in jobs {
             let job = Arc::new(scheduled);
-            self.board.jobs.lock().unwrap_or_else(|p| p.into_inner()).insert(
-                job.job.name.clone(),
-                JobStatus {
-                    name: job.job.name.clone(),
-                    plugin: job.job.plugin.clone(),
-                    world: job.plugin.world(),
-                    schedule: job.job.schedule.describe(),
-                    timeout_seconds: job.job.limits.timeout.as_secs_f64(),
-                    memory_bytes: job.job.limits.memory_bytes,
-                    targets: job
-                        .job
-                        .targets
-                        .iter()
-                        .map(|t| TargetStatus { target: t.clone(), ..Default::default() })
-                        .collect(),
-                },
-            );
+            self.board
+                .jobs
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(
+                    job.job.name.clone(),
+                    JobStatus {
+                        name: job.job.name.clone(),
+                        plugin: job.job.plugin.clone(),
+                        world: job.plugin.world(),
+                        schedule: job.job.schedule.describe(),
+                        timeout_seconds: job.job.limits.timeout.as_secs_f64(),
+                        memory_bytes: job.job.limits.memory_bytes,
+                        targets: job
+                            .job
+                            .targets
+                            .iter()
+                            .map(|t| TargetStatus {
+                                target: t.clone(),
+                                ..Default::default()
+                            })
+                            .collect(),
+                    },
+                );
             for target in &job.job.targets {
                 let task = TargetTask {
                     job: job.clone(),
@@ -169,7 +199,9 @@ impl<S: ResultSink + 'static> TargetTask<S> {
         let mut backoff_until: Option<Instant> = None;
         let running = Arc::new(tokio::sync::Mutex::new(()));
         loop {
-            self.board.update(&job.name, &self.target, |s| s.next_run_ms = Some(instant_to_ms(next)));
+            self.board.update(&job.name, &self.target, |s| {
+                s.next_run_ms = Some(instant_to_ms(next))
+            });
             tokio::select! {
                 _ = tokio::time::sleep_until(next.into()) => {}
                 _ = shutdown.changed() => return,
@@ -185,14 +217,24 @@ impl<S: ResultSink + 'static> TargetTask<S> {
             }
             // One run per target at a time: a run still going makes this tick a skip.
             let Ok(guard) = running.clone().try_lock_owned() else {
-                self.board.update(&job.name, &self.target, |s| s.skipped_ticks += 1);
-                self.telemetry.tick_skipped(&job.name, &self.target, "previous run still in progress");
+                self.board
+                    .update(&job.name, &self.target, |s| s.skipped_ticks += 1);
+                self.telemetry.tick_skipped(
+                    &job.name,
+                    &self.target,
+                    "previous run still in progress",
+                );
                 continue;
             };
             let Ok(permit) = self.slots.clone().try_acquire_owned() else {
                 drop(guard);
-                self.board.update(&job.name, &self.target, |s| s.skipped_ticks += 1);
-                self.telemetry.tick_skipped(&job.name, &self.target, "every invocation slot is busy");
+                self.board
+                    .update(&job.name, &self.target, |s| s.skipped_ticks += 1);
+                self.telemetry.tick_skipped(
+                    &job.name,
+                    &self.target,
+                    "every invocation slot is busy",
+                );
                 continue;
             };
             let (record, kind) = self.invoke().await;
@@ -204,7 +246,8 @@ impl<S: ResultSink + 'static> TargetTask<S> {
             let reason = record.failure_reason.clone();
             let started = record.started_ms;
             if let Err(e) = self.sink.record(record.clone()).await {
-                self.telemetry.storage_failed(&job.name, &self.target, &e.to_string());
+                self.telemetry
+                    .storage_failed(&job.name, &self.target, &e.to_string());
                 continue;
             }
             self.telemetry.invocation_finished(&record, kind);
@@ -214,11 +257,18 @@ impl<S: ResultSink + 'static> TargetTask<S> {
                 if failures >= BACKOFF_AFTER {
                     let delay = backoff_delay(job.schedule.nominal_interval(), failures);
                     backoff_until = Some(Instant::now() + delay);
-                    self.telemetry.backoff_changed(&job.name, &self.target, true, delay, failures);
+                    self.telemetry
+                        .backoff_changed(&job.name, &self.target, true, delay, failures);
                 }
             } else {
                 if backoff_until.take().is_some() {
-                    self.telemetry.backoff_changed(&job.name, &self.target, false, Duration::ZERO, failures);
+                    self.telemetry.backoff_changed(
+                        &job.name,
+                        &self.target,
+                        false,
+                        Duration::ZERO,
+                        failures,
+                    );
                 }
                 failures = 0;
             }
@@ -259,14 +309,22 @@ impl<S: ResultSink + 'static> TargetTask<S> {
         };
         let mut kind = None;
         let result = match self.job.plugin.world() {
-            World::Exporter => self.runtime.collect(&self.job.plugin, &inv).await.map(|samples| {
-                record.success = true;
-                record.outcome = Outcome::Success;
-                record.samples = samples;
-            }),
+            World::Exporter => self
+                .runtime
+                .collect(&self.job.plugin, &inv)
+                .await
+                .map(|samples| {
+                    record.success = true;
+                    record.outcome = Outcome::Success;
+                    record.samples = samples;
+                }),
             _ => self.runtime.probe(&self.job.plugin, &inv).await.map(|r| {
                 record.success = r.success;
-                record.outcome = if r.success { Outcome::Success } else { Outcome::TargetFailure };
+                record.outcome = if r.success {
+                    Outcome::Success
+                } else {
+                    Outcome::TargetFailure
+                };
                 record.failure_reason = r.failure_reason;
                 record.message = r.message;
                 record.samples = r.samples;
@@ -304,7 +362,11 @@ fn next_run(schedule: &Schedule, after: Instant, spread: f64) -> Instant {
             // After a long stall (suspend, overload) do not fire a burst of
             // catch-up runs: skip to the next tick in the future.
             let now = Instant::now();
-            if next + *every < now { now + *every } else { next }
+            if next + *every < now {
+                now + *every
+            } else {
+                next
+            }
         }
         Schedule::Cron(cron, _) => {
             let now_wall = chrono::Utc::now();
@@ -347,7 +409,11 @@ mod tests {
         assert_eq!(backoff_delay(s, 5), Duration::from_secs(8));
         assert_eq!(backoff_delay(s, 40), MAX_BACKOFF);
         let hour = Duration::from_secs(3600);
-        assert_eq!(backoff_delay(hour, 3), hour, "a long interval is never shortened");
+        assert_eq!(
+            backoff_delay(hour, 3),
+            hour,
+            "a long interval is never shortened"
+        );
     }
 
     #[test]
@@ -363,6 +429,9 @@ mod tests {
         let now = Instant::now();
         assert_eq!(next_run(&every, now, 0.0), now + Duration::from_secs(10));
         let long_ago = now - Duration::from_secs(100);
-        assert!(next_run(&every, long_ago, 0.0) > now, "no catch-up burst after a stall");
+        assert!(
+            next_run(&every, long_ago, 0.0) > now,
+            "no catch-up burst after a stall"
+        );
     }
 }

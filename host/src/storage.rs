@@ -28,7 +28,8 @@ const PLUGINS: TableDefinition<&str, &[u8]> = TableDefinition::new("plugins");
 /// (job, target, started_ms, seq) → JSON [`InvocationRecord`].
 const RESULTS: TableDefinition<(&str, &str, i64, u64), &[u8]> = TableDefinition::new("results");
 /// (started_ms, seq) → (job, target): the time index retention walks.
-const RESULTS_BY_TIME: TableDefinition<(i64, u64), (&str, &str)> = TableDefinition::new("results_by_time");
+const RESULTS_BY_TIME: TableDefinition<(i64, u64), (&str, &str)> =
+    TableDefinition::new("results_by_time");
 /// (plugin, key) → value: each plugin's private state.
 const PLUGIN_KV: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("plugin_kv");
 
@@ -37,7 +38,9 @@ const MAX_GROUP_COMMIT: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    #[error("database {path} is in use by another lookout process (stop `lookout serve` first, or use another --data directory)")]
+    #[error(
+        "database {path} is in use by another lookout process (stop `lookout serve` first, or use another --data directory)"
+    )]
     InUse { path: String },
     #[error("database: {0}")]
     Database(String),
@@ -72,7 +75,10 @@ pub struct PluginRecord {
 /// Where finished invocations go. Storage is the first sink; the
 /// time-series engine will be another.
 pub trait ResultSink: Send + Sync {
-    fn record(&self, record: InvocationRecord) -> impl Future<Output = Result<(), StorageError>> + Send;
+    fn record(
+        &self,
+        record: InvocationRecord,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
 }
 
 /// Filters for reading results back.
@@ -101,7 +107,9 @@ impl Storage {
         std::fs::create_dir_all(data_dir).map_err(db_err)?;
         let path = data_dir.join("lookout.redb");
         let db = Database::create(&path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => StorageError::InUse { path: path.display().to_string() },
+            redb::DatabaseError::DatabaseAlreadyOpen => StorageError::InUse {
+                path: path.display().to_string(),
+            },
             other => db_err(other),
         })?;
         let db = Arc::new(db);
@@ -131,7 +139,10 @@ impl Storage {
     pub fn put_plugin(&self, record: &PluginRecord) -> Result<(), StorageError> {
         let json = serde_json::to_vec(record).map_err(db_err)?;
         let tx = self.db.begin_write().map_err(db_err)?;
-        tx.open_table(PLUGINS).map_err(db_err)?.insert(record.name.as_str(), json.as_slice()).map_err(db_err)?;
+        tx.open_table(PLUGINS)
+            .map_err(db_err)?
+            .insert(record.name.as_str(), json.as_slice())
+            .map_err(db_err)?;
         tx.commit().map_err(db_err)
     }
 
@@ -139,7 +150,10 @@ impl Storage {
         let tx = self.db.begin_read().map_err(db_err)?;
         let table = tx.open_table(PLUGINS).map_err(db_err)?;
         match table.get(name).map_err(db_err)? {
-            Some(v) => Ok(Some(serde_json::from_slice(v.value()).map_err(|e| StorageError::Corrupt(e.to_string()))?)),
+            Some(v) => Ok(Some(
+                serde_json::from_slice(v.value())
+                    .map_err(|e| StorageError::Corrupt(e.to_string()))?,
+            )),
             None => Ok(None),
         }
     }
@@ -150,7 +164,10 @@ impl Storage {
         let mut out = Vec::new();
         for entry in table.iter().map_err(db_err)? {
             let (_, v) = entry.map_err(db_err)?;
-            out.push(serde_json::from_slice(v.value()).map_err(|e| StorageError::Corrupt(e.to_string()))?);
+            out.push(
+                serde_json::from_slice(v.value())
+                    .map_err(|e| StorageError::Corrupt(e.to_string()))?,
+            );
         }
         Ok(out)
     }
@@ -158,11 +175,17 @@ impl Storage {
     /// Removes the plugin's record and its key-value state; returns whether it existed.
     pub fn remove_plugin(&self, name: &str) -> Result<bool, StorageError> {
         let tx = self.db.begin_write().map_err(db_err)?;
-        let existed = tx.open_table(PLUGINS).map_err(db_err)?.remove(name).map_err(db_err)?.is_some();
+        let existed = tx
+            .open_table(PLUGINS)
+            .map_err(db_err)?
+            .remove(name)
+            .map_err(db_err)?
+            .is_some();
         {
             let mut kv = tx.open_table(PLUGIN_KV).map_err(db_err)?;
             let end = format!("{name}\0");
-            kv.retain_in((name, "")..(end.as_str(), ""), |_, _| false).map_err(db_err)?;
+            kv.retain_in((name, "")..(end.as_str(), ""), |_, _| false)
+                .map_err(db_err)?;
         }
         tx.commit().map_err(db_err)?;
         Ok(existed)
@@ -173,7 +196,9 @@ impl Storage {
     /// Commits a result durably; returns once it is on disk.
     pub async fn record(&self, record: InvocationRecord) -> Result<(), StorageError> {
         let (done, wait) = oneshot::channel();
-        self.writer.send((record, done)).map_err(|_| StorageError::WriterGone)?;
+        self.writer
+            .send((record, done))
+            .map_err(|_| StorageError::WriterGone)?;
         wait.await.map_err(|_| StorageError::WriterGone)?
     }
 
@@ -181,16 +206,26 @@ impl Storage {
         let tx = self.db.begin_read().map_err(db_err)?;
         let table = tx.open_table(RESULTS).map_err(db_err)?;
         let since = query.since_ms.unwrap_or(i64::MIN);
-        let limit = if query.limit == 0 { usize::MAX } else { query.limit };
+        let limit = if query.limit == 0 {
+            usize::MAX
+        } else {
+            query.limit
+        };
         let mut out = Vec::new();
         let mut push = |v: &[u8]| -> Result<(), StorageError> {
-            out.push(serde_json::from_slice::<InvocationRecord>(v).map_err(|e| StorageError::Corrupt(e.to_string()))?);
+            out.push(
+                serde_json::from_slice::<InvocationRecord>(v)
+                    .map_err(|e| StorageError::Corrupt(e.to_string()))?,
+            );
             Ok(())
         };
         match (&query.job, &query.target) {
             (Some(job), Some(target)) => {
                 let range = table
-                    .range((job.as_str(), target.as_str(), since, 0)..=(job.as_str(), target.as_str(), i64::MAX, u64::MAX))
+                    .range(
+                        (job.as_str(), target.as_str(), since, 0)
+                            ..=(job.as_str(), target.as_str(), i64::MAX, u64::MAX),
+                    )
                     .map_err(db_err)?;
                 for entry in range.rev().take(limit) {
                     push(entry.map_err(db_err)?.1.value())?;
@@ -201,7 +236,8 @@ impl Storage {
                 // range: scan the job's (or every) key and keep the newest.
                 let end_job = query.job.as_ref().map(|j| format!("{j}\0"));
                 let range = match (&query.job, &end_job) {
-                    (Some(job), Some(end)) => table.range((job.as_str(), "", i64::MIN, 0)..(end.as_str(), "", i64::MIN, 0)),
+                    (Some(job), Some(end)) => table
+                        .range((job.as_str(), "", i64::MIN, 0)..(end.as_str(), "", i64::MIN, 0)),
                     _ => table.range::<(&str, &str, i64, u64)>(..),
                 }
                 .map_err(db_err)?;
@@ -233,11 +269,20 @@ impl Storage {
             let old: Vec<((i64, u64), (String, String))> = by_time
                 .range(..(cutoff_ms, 0))
                 .map_err(db_err)?
-                .map(|e| e.map(|(k, v)| (k.value(), (v.value().0.to_string(), v.value().1.to_string()))))
+                .map(|e| {
+                    e.map(|(k, v)| {
+                        (
+                            k.value(),
+                            (v.value().0.to_string(), v.value().1.to_string()),
+                        )
+                    })
+                })
                 .collect::<Result<_, _>>()
                 .map_err(db_err)?;
             for ((started, seq), (job, target)) in old {
-                results.remove((job.as_str(), target.as_str(), started, seq)).map_err(db_err)?;
+                results
+                    .remove((job.as_str(), target.as_str(), started, seq))
+                    .map_err(db_err)?;
                 by_time.remove((started, seq)).map_err(db_err)?;
                 deleted += 1;
             }
@@ -269,7 +314,12 @@ fn write_loop(db: &Database, seq: &AtomicU64, queue: std::sync::mpsc::Receiver<W
         }
         let outcome = commit_batch(db, seq, batch.iter().map(|(r, _)| r));
         for (_, done) in batch {
-            let _ = done.send(outcome.as_ref().map(|_| ()).map_err(|e| StorageError::Database(e.to_string())));
+            let _ = done.send(
+                outcome
+                    .as_ref()
+                    .map(|_| ())
+                    .map_err(|e| StorageError::Database(e.to_string())),
+            );
         }
     }
 }
@@ -289,9 +339,22 @@ fn commit_batch<'a>(
             let n = seq.fetch_add(1, Ordering::Relaxed);
             let json = serde_json::to_vec(record).map_err(db_err)?;
             results
-                .insert((record.job.as_str(), record.target.as_str(), record.started_ms, n), json.as_slice())
+                .insert(
+                    (
+                        record.job.as_str(),
+                        record.target.as_str(),
+                        record.started_ms,
+                        n,
+                    ),
+                    json.as_slice(),
+                )
                 .map_err(db_err)?;
-            by_time.insert((record.started_ms, n), (record.job.as_str(), record.target.as_str())).map_err(db_err)?;
+            by_time
+                .insert(
+                    (record.started_ms, n),
+                    (record.job.as_str(), record.target.as_str()),
+                )
+                .map_err(db_err)?;
         }
     }
     tx.commit().map_err(db_err)
@@ -301,18 +364,27 @@ impl PluginStateStore for Storage {
     fn get(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
         let tx = self.db.begin_read().map_err(|e| e.to_string())?;
         let table = tx.open_table(PLUGIN_KV).map_err(|e| e.to_string())?;
-        Ok(table.get((plugin, key)).map_err(|e| e.to_string())?.map(|v| v.value().to_vec()))
+        Ok(table
+            .get((plugin, key))
+            .map_err(|e| e.to_string())?
+            .map(|v| v.value().to_vec()))
     }
 
     fn set(&self, plugin: &str, key: &str, value: &[u8]) -> Result<(), String> {
         let tx = self.db.begin_write().map_err(|e| e.to_string())?;
-        tx.open_table(PLUGIN_KV).map_err(|e| e.to_string())?.insert((plugin, key), value).map_err(|e| e.to_string())?;
+        tx.open_table(PLUGIN_KV)
+            .map_err(|e| e.to_string())?
+            .insert((plugin, key), value)
+            .map_err(|e| e.to_string())?;
         tx.commit().map_err(|e| e.to_string())
     }
 
     fn delete(&self, plugin: &str, key: &str) -> Result<(), String> {
         let tx = self.db.begin_write().map_err(|e| e.to_string())?;
-        tx.open_table(PLUGIN_KV).map_err(|e| e.to_string())?.remove((plugin, key)).map_err(|e| e.to_string())?;
+        tx.open_table(PLUGIN_KV)
+            .map_err(|e| e.to_string())?
+            .remove((plugin, key))
+            .map_err(|e| e.to_string())?;
         tx.commit().map_err(|e| e.to_string())
     }
 }
@@ -349,32 +421,67 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let storage = Storage::open(dir.path()).unwrap();
-            for (job, target, t) in [("a", "x", 10), ("a", "y", 20), ("a", "x", 30), ("b", "x", 40), ("ab", "x", 50)] {
+            for (job, target, t) in [
+                ("a", "x", 10),
+                ("a", "y", 20),
+                ("a", "x", 30),
+                ("b", "x", 40),
+                ("ab", "x", 50),
+            ] {
                 storage.record(record(job, target, t)).await.unwrap();
             }
             let q = |job: Option<&str>, target: Option<&str>, since: Option<i64>| {
-                let query = ResultQuery { job: job.map(Into::into), target: target.map(Into::into), since_ms: since, limit: 0 };
-                storage.results(&query).unwrap().iter().map(|r| r.started_ms).collect::<Vec<_>>()
+                let query = ResultQuery {
+                    job: job.map(Into::into),
+                    target: target.map(Into::into),
+                    since_ms: since,
+                    limit: 0,
+                };
+                storage
+                    .results(&query)
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.started_ms)
+                    .collect::<Vec<_>>()
             };
             assert_eq!(q(Some("a"), Some("x"), None), vec![10, 30]);
-            assert_eq!(q(Some("a"), None, None), vec![10, 20, 30], "job `a` must not include job `ab`");
+            assert_eq!(
+                q(Some("a"), None, None),
+                vec![10, 20, 30],
+                "job `a` must not include job `ab`"
+            );
             assert_eq!(q(Some("a"), None, Some(15)), vec![20, 30]);
             assert_eq!(q(None, Some("x"), None), vec![10, 30, 40, 50]);
-            let newest = storage.results(&ResultQuery { limit: 2, ..Default::default() }).unwrap();
-            assert_eq!(newest.iter().map(|r| r.started_ms).collect::<Vec<_>>(), vec![40, 50]);
+            let newest = storage
+                .results(&ResultQuery {
+                    limit: 2,
+                    ..Default::default()
+                })
+                .unwrap();
+            assert_eq!(
+                newest.iter().map(|r| r.started_ms).collect::<Vec<_>>(),
+                vec![40, 50]
+            );
         }
         // The writer thread holds an Arc to the database; give it a moment to
         // notice its channel closed before reopening.
         let storage = loop {
             match Storage::open(dir.path()) {
                 Ok(s) => break s,
-                Err(StorageError::InUse { .. }) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+                Err(StorageError::InUse { .. }) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await
+                }
                 Err(e) => panic!("{e}"),
             }
         };
         assert_eq!(storage.results(&ResultQuery::default()).unwrap().len(), 5);
         assert_eq!(storage.delete_results_before(35).unwrap(), 3);
-        let left: Vec<i64> = storage.results(&ResultQuery::default()).unwrap().iter().map(|r| r.started_ms).collect();
+        let left: Vec<i64> = storage
+            .results(&ResultQuery::default())
+            .unwrap()
+            .iter()
+            .map(|r| r.started_ms)
+            .collect();
         assert_eq!(left, vec![40, 50]);
     }
 
@@ -388,6 +495,10 @@ mod tests {
         assert_eq!(storage.get("b", "k").unwrap(), None);
         storage.remove_plugin("a").unwrap();
         assert_eq!(storage.get("a", "k").unwrap(), None);
-        assert_eq!(storage.get("ab", "k").unwrap(), Some(b"2".to_vec()), "removing `a` must not touch `ab`");
+        assert_eq!(
+            storage.get("ab", "k").unwrap(),
+            Some(b"2".to_vec()),
+            "removing `a` must not touch `ab`"
+        );
     }
 }

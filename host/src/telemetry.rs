@@ -13,8 +13,10 @@ use crate::model::{InvocationRecord, Outcome};
 
 /// Upper bounds of the invocation-duration histogram, in seconds: from a
 /// trivial plugin (~20 µs) to the maximum deadline.
-const DURATION_BUCKETS: [f64; 16] =
-    [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+const DURATION_BUCKETS: [f64; 16] = [
+    0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    30.0,
+];
 
 #[derive(Default)]
 struct Histogram {
@@ -65,7 +67,10 @@ impl Telemetry {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0);
-        Telemetry { figures: Mutex::new(Figures::default()), started_unix }
+        Telemetry {
+            figures: Mutex::new(Figures::default()),
+            started_unix,
+        }
     }
 
     fn figures(&self) -> std::sync::MutexGuard<'_, Figures> {
@@ -74,24 +79,37 @@ impl Telemetry {
     }
 
     /// An invocation finished and its result is stored.
-    pub fn invocation_finished(&self, record: &InvocationRecord, kind: Option<crate::model::FailureKind>) {
+    pub fn invocation_finished(
+        &self,
+        record: &InvocationRecord,
+        kind: Option<crate::model::FailureKind>,
+    ) {
         let outcome = match record.outcome {
             Outcome::Success => "success",
             Outcome::TargetFailure => "target_failure",
             Outcome::PluginFailure => "plugin_failure",
         };
         let mut f = self.figures();
-        *f.invocations.entry((record.plugin.clone(), record.job.clone(), outcome)).or_default() += 1;
-        f.durations.entry(record.plugin.clone()).or_default().observe(record.duration_seconds);
+        *f.invocations
+            .entry((record.plugin.clone(), record.job.clone(), outcome))
+            .or_default() += 1;
+        f.durations
+            .entry(record.plugin.clone())
+            .or_default()
+            .observe(record.duration_seconds);
         if let Some(reason) = &record.failure_reason {
-            *f.failures.entry((record.plugin.clone(), reason.clone())).or_default() += 1;
+            *f.failures
+                .entry((record.plugin.clone(), reason.clone()))
+                .or_default() += 1;
         }
         if let Some(kind) = kind {
             use crate::model::FailureKind as K;
             match kind {
                 K::Trap => *f.traps.entry(record.plugin.clone()).or_default() += 1,
                 K::Deadline | K::MemoryLimit | K::StackOverflow | K::OutputLimit => {
-                    *f.limit_hits.entry((record.plugin.clone(), kind.as_str())).or_default() += 1
+                    *f.limit_hits
+                        .entry((record.plugin.clone(), kind.as_str()))
+                        .or_default() += 1
                 }
                 _ => {}
             }
@@ -102,6 +120,16 @@ impl Telemetry {
                 plugin = %record.plugin, job = %record.job, target = %record.target,
                 reason = record.failure_reason.as_deref().unwrap_or(""), "invocation failed: {}", record.message
             ),
+            // Network denials are logged by the sandbox as they happen; a file
+            // or environment variable that was not granted never reaches the
+            // host (it does not exist for the plugin), so the plugin's own
+            // report is where the host learns of the attempt.
+            Outcome::TargetFailure if record.failure_reason.as_deref() == Some("denied") => {
+                tracing::warn!(
+                    plugin = %record.plugin, job = %record.job, target = %record.target,
+                    "capability denied: {}", record.message
+                )
+            }
             Outcome::TargetFailure => tracing::info!(
                 plugin = %record.plugin, job = %record.job, target = %record.target,
                 reason = record.failure_reason.as_deref().unwrap_or(""), "target unhealthy: {}", record.message
@@ -116,7 +144,11 @@ impl Telemetry {
     /// A tick passed while the previous invocation was still running or no
     /// invocation slot was free.
     pub fn tick_skipped(&self, job: &str, target: &str, why: &str) {
-        *self.figures().skipped_ticks.entry(job.to_string()).or_default() += 1;
+        *self
+            .figures()
+            .skipped_ticks
+            .entry(job.to_string())
+            .or_default() += 1;
         tracing::warn!(job, target, "skipped a scheduled run: {why}");
     }
 
@@ -127,8 +159,17 @@ impl Telemetry {
     }
 
     /// A job's target entered or left back-off.
-    pub fn backoff_changed(&self, job: &str, target: &str, backing_off: bool, delay: Duration, failures: u32) {
-        self.figures().backoff.insert((job.to_string(), target.to_string()), backing_off);
+    pub fn backoff_changed(
+        &self,
+        job: &str,
+        target: &str,
+        backing_off: bool,
+        delay: Duration,
+        failures: u32,
+    ) {
+        self.figures()
+            .backoff
+            .insert((job.to_string(), target.to_string()), backing_off);
         if backing_off {
             tracing::warn!(job, target, failures, delay = ?delay, "plugin keeps failing; backing off");
         } else {
@@ -143,56 +184,164 @@ impl Telemetry {
         let family = |out: &mut String, name: &str, kind: &str, help: &str| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         };
-        family(&mut out, "lookout_build_info", "gauge", "lookout's version.");
-        let _ = writeln!(out, "lookout_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
-        family(&mut out, "lookout_start_time_seconds", "gauge", "Unix time lookout started.");
+        family(
+            &mut out,
+            "lookout_build_info",
+            "gauge",
+            "lookout's version.",
+        );
+        let _ = writeln!(
+            out,
+            "lookout_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+        family(
+            &mut out,
+            "lookout_start_time_seconds",
+            "gauge",
+            "Unix time lookout started.",
+        );
         let _ = writeln!(out, "lookout_start_time_seconds {}", self.started_unix);
-        family(&mut out, "lookout_plugins_installed", "gauge", "Plugins in the registry.");
+        family(
+            &mut out,
+            "lookout_plugins_installed",
+            "gauge",
+            "Plugins in the registry.",
+        );
         let _ = writeln!(out, "lookout_plugins_installed {plugins_installed}");
 
-        family(&mut out, "lookout_invocations_total", "counter", "Plugin invocations by outcome (success, target_failure, plugin_failure).");
+        family(
+            &mut out,
+            "lookout_invocations_total",
+            "counter",
+            "Plugin invocations by outcome (success, target_failure, plugin_failure).",
+        );
         for ((plugin, job, outcome), n) in &f.invocations {
-            let _ = writeln!(out, "lookout_invocations_total{{plugin=\"{}\",job=\"{}\",outcome=\"{outcome}\"}} {n}", esc(plugin), esc(job));
+            let _ = writeln!(
+                out,
+                "lookout_invocations_total{{plugin=\"{}\",job=\"{}\",outcome=\"{outcome}\"}} {n}",
+                esc(plugin),
+                esc(job)
+            );
         }
-        family(&mut out, "lookout_invocation_failures_total", "counter", "Failed invocations by plugin and reason (probe reasons and host reasons).");
+        family(
+            &mut out,
+            "lookout_invocation_failures_total",
+            "counter",
+            "Failed invocations by plugin and reason (probe reasons and host reasons).",
+        );
         for ((plugin, reason), n) in &f.failures {
-            let _ = writeln!(out, "lookout_invocation_failures_total{{plugin=\"{}\",reason=\"{}\"}} {n}", esc(plugin), esc(reason));
+            let _ = writeln!(
+                out,
+                "lookout_invocation_failures_total{{plugin=\"{}\",reason=\"{}\"}} {n}",
+                esc(plugin),
+                esc(reason)
+            );
         }
-        family(&mut out, "lookout_invocation_duration_seconds", "histogram", "Wall time of invocations, instantiation included.");
+        family(
+            &mut out,
+            "lookout_invocation_duration_seconds",
+            "histogram",
+            "Wall time of invocations, instantiation included.",
+        );
         for (plugin, h) in &f.durations {
             let p = esc(plugin);
             for (bound, count) in DURATION_BUCKETS.iter().zip(h.counts) {
-                let _ = writeln!(out, "lookout_invocation_duration_seconds_bucket{{plugin=\"{p}\",le=\"{bound}\"}} {count}");
+                let _ = writeln!(
+                    out,
+                    "lookout_invocation_duration_seconds_bucket{{plugin=\"{p}\",le=\"{bound}\"}} {count}"
+                );
             }
-            let _ = writeln!(out, "lookout_invocation_duration_seconds_bucket{{plugin=\"{p}\",le=\"+Inf\"}} {}", h.count);
-            let _ = writeln!(out, "lookout_invocation_duration_seconds_sum{{plugin=\"{p}\"}} {}", h.sum);
-            let _ = writeln!(out, "lookout_invocation_duration_seconds_count{{plugin=\"{p}\"}} {}", h.count);
+            let _ = writeln!(
+                out,
+                "lookout_invocation_duration_seconds_bucket{{plugin=\"{p}\",le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                out,
+                "lookout_invocation_duration_seconds_sum{{plugin=\"{p}\"}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "lookout_invocation_duration_seconds_count{{plugin=\"{p}\"}} {}",
+                h.count
+            );
         }
-        family(&mut out, "lookout_plugin_traps_total", "counter", "Invocations that ended in a trap (panic, unreachable, bad memory access).");
+        family(
+            &mut out,
+            "lookout_plugin_traps_total",
+            "counter",
+            "Invocations that ended in a trap (panic, unreachable, bad memory access).",
+        );
         for (plugin, n) in &f.traps {
-            let _ = writeln!(out, "lookout_plugin_traps_total{{plugin=\"{}\"}} {n}", esc(plugin));
+            let _ = writeln!(
+                out,
+                "lookout_plugin_traps_total{{plugin=\"{}\"}} {n}",
+                esc(plugin)
+            );
         }
-        family(&mut out, "lookout_plugin_limit_hits_total", "counter", "Invocations stopped by a sandbox limit (deadline, memory_limit, stack_overflow, output_limit).");
+        family(
+            &mut out,
+            "lookout_plugin_limit_hits_total",
+            "counter",
+            "Invocations stopped by a sandbox limit (deadline, memory_limit, stack_overflow, output_limit).",
+        );
         for ((plugin, limit), n) in &f.limit_hits {
-            let _ = writeln!(out, "lookout_plugin_limit_hits_total{{plugin=\"{}\",limit=\"{limit}\"}} {n}", esc(plugin));
+            let _ = writeln!(
+                out,
+                "lookout_plugin_limit_hits_total{{plugin=\"{}\",limit=\"{limit}\"}} {n}",
+                esc(plugin)
+            );
         }
-        family(&mut out, "lookout_scheduler_skipped_ticks_total", "counter", "Scheduled runs skipped because the previous run or every slot was busy.");
+        family(
+            &mut out,
+            "lookout_scheduler_skipped_ticks_total",
+            "counter",
+            "Scheduled runs skipped because the previous run or every slot was busy.",
+        );
         for (job, n) in &f.skipped_ticks {
-            let _ = writeln!(out, "lookout_scheduler_skipped_ticks_total{{job=\"{}\"}} {n}", esc(job));
+            let _ = writeln!(
+                out,
+                "lookout_scheduler_skipped_ticks_total{{job=\"{}\"}} {n}",
+                esc(job)
+            );
         }
-        family(&mut out, "lookout_job_backoff", "gauge", "1 while a job's target is backed off after repeated plugin failures.");
+        family(
+            &mut out,
+            "lookout_job_backoff",
+            "gauge",
+            "1 while a job's target is backed off after repeated plugin failures.",
+        );
         for ((job, target), on) in &f.backoff {
-            let _ = writeln!(out, "lookout_job_backoff{{job=\"{}\",target=\"{}\"}} {}", esc(job), esc(target), u8::from(*on));
+            let _ = writeln!(
+                out,
+                "lookout_job_backoff{{job=\"{}\",target=\"{}\"}} {}",
+                esc(job),
+                esc(target),
+                u8::from(*on)
+            );
         }
-        family(&mut out, "lookout_storage_write_errors_total", "counter", "Results that could not be committed to the database.");
-        let _ = writeln!(out, "lookout_storage_write_errors_total {}", f.storage_errors);
+        family(
+            &mut out,
+            "lookout_storage_write_errors_total",
+            "counter",
+            "Results that could not be committed to the database.",
+        );
+        let _ = writeln!(
+            out,
+            "lookout_storage_write_errors_total {}",
+            f.storage_errors
+        );
         out
     }
 }
 
 /// Escapes a label value for the text format.
 fn esc(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -221,12 +370,26 @@ mod tests {
         t.invocation_finished(&r, None);
         t.backoff_changed("web", "a\"b", true, Duration::from_secs(2), 3);
         let text = t.render(2);
-        assert!(text.contains("lookout_invocations_total{plugin=\"http\",job=\"web\",outcome=\"plugin_failure\"} 1"));
-        assert!(text.contains("lookout_invocations_total{plugin=\"http\",job=\"web\",outcome=\"success\"} 1"));
-        assert!(text.contains("lookout_invocation_failures_total{plugin=\"http\",reason=\"deadline\"} 1"));
-        assert!(text.contains("lookout_plugin_limit_hits_total{plugin=\"http\",limit=\"deadline\"} 1"));
-        assert!(text.contains("lookout_invocation_duration_seconds_bucket{plugin=\"http\",le=\"0.005\"} 2"));
-        assert!(text.contains("lookout_invocation_duration_seconds_bucket{plugin=\"http\",le=\"0.001\"} 0"));
+        assert!(text.contains(
+            "lookout_invocations_total{plugin=\"http\",job=\"web\",outcome=\"plugin_failure\"} 1"
+        ));
+        assert!(text.contains(
+            "lookout_invocations_total{plugin=\"http\",job=\"web\",outcome=\"success\"} 1"
+        ));
+        assert!(
+            text.contains(
+                "lookout_invocation_failures_total{plugin=\"http\",reason=\"deadline\"} 1"
+            )
+        );
+        assert!(
+            text.contains("lookout_plugin_limit_hits_total{plugin=\"http\",limit=\"deadline\"} 1")
+        );
+        assert!(text.contains(
+            "lookout_invocation_duration_seconds_bucket{plugin=\"http\",le=\"0.005\"} 2"
+        ));
+        assert!(text.contains(
+            "lookout_invocation_duration_seconds_bucket{plugin=\"http\",le=\"0.001\"} 0"
+        ));
         assert!(text.contains("lookout_job_backoff{job=\"web\",target=\"a\\\"b\"} 1"));
         assert!(text.contains("lookout_plugins_installed 2"));
     }

@@ -12,7 +12,11 @@ fn snapshot(lookout: &Lookout) -> Result<(String, Vec<String>)> {
     for dir in ["plugins", "cache"] {
         for entry in std::fs::read_dir(lookout.data.path().join(dir))? {
             let entry = entry?;
-            files.push(format!("{dir}/{} {}", entry.file_name().to_string_lossy(), entry.metadata()?.len()));
+            files.push(format!(
+                "{dir}/{} {}",
+                entry.file_name().to_string_lossy(),
+                entry.metadata()?.len()
+            ));
         }
     }
     files.sort();
@@ -25,15 +29,30 @@ fn install_fails(lookout: &Lookout, bytes: &[u8], file: &str, expected: &str) ->
     let out = lookout.run(&["plugin", "install", path.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{file} was accepted");
-    assert!(stderr.contains(expected), "{file}: expected `{expected}` in: {stderr}");
-    assert!(stderr.contains(file), "{file}: the error should name the file: {stderr}");
+    assert!(
+        stderr.contains(expected),
+        "{file}: expected `{expected}` in: {stderr}"
+    );
+    assert!(
+        stderr.contains(file),
+        "{file}: the error should name the file: {stderr}"
+    );
     Ok(())
 }
 
 fn check_fails(lookout: &Lookout, config: &str, expected: &[&str]) -> Result {
     let path = lookout.data.path().join("bad.toml");
     std::fs::write(&path, config)?;
-    for args in [vec!["check", path.to_str().unwrap()], vec!["serve", "--listen", "127.0.0.1:0", "--config", path.to_str().unwrap()]] {
+    for args in [
+        vec!["check", path.to_str().unwrap()],
+        vec![
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            path.to_str().unwrap(),
+        ],
+    ] {
         let out = lookout.run(&args);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{args:?} accepted {config}");
@@ -50,14 +69,36 @@ fn bad_plugins_and_configs_are_refused_and_change_nothing() -> Result {
     lookout.install("lookout_plugin_http")?;
     let before = snapshot(&lookout)?;
 
-    install_fails(&lookout, b"#!/bin/sh\necho not wasm\n", "script.wasm", "not a WebAssembly file")?;
+    install_fails(
+        &lookout,
+        b"#!/bin/sh\necho not wasm\n",
+        "script.wasm",
+        "not a WebAssembly file",
+    )?;
     // The smallest valid core module: magic + version 1.
-    install_fails(&lookout, b"\0asm\x01\0\0\0", "core.wasm", "core WebAssembly module, not a component")?;
+    install_fails(
+        &lookout,
+        b"\0asm\x01\0\0\0",
+        "core.wasm",
+        "core WebAssembly module, not a component",
+    )?;
     // The smallest valid component: magic + component version/layer; it exports nothing.
-    install_fails(&lookout, b"\0asm\x0d\0\x01\0", "empty.wasm", "implements none of lookout's worlds")?;
-    install_fails(&lookout, b"\0asm\x0d\0\x01\0\x99garbage", "corrupt.wasm", "invalid component")?;
+    install_fails(
+        &lookout,
+        b"\0asm\x0d\0\x01\0",
+        "empty.wasm",
+        "implements none of lookout's worlds",
+    )?;
+    install_fails(
+        &lookout,
+        b"\0asm\x0d\0\x01\0\x99garbage",
+        "corrupt.wasm",
+        "invalid component",
+    )?;
     let missing = lookout.run(&["plugin", "install", "/nonexistent/plugin.wasm"]);
-    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read /nonexistent/plugin.wasm"));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("cannot read /nonexistent/plugin.wasm")
+    );
 
     check_fails(
         &lookout,
@@ -80,7 +121,11 @@ fn bad_plugins_and_configs_are_refused_and_change_nothing() -> Result {
         &["bad.toml:3:", "plugin `htp`, which is not installed"],
     )?;
 
-    assert_eq!(snapshot(&lookout)?, before, "a refused input changed what was installed");
+    assert_eq!(
+        snapshot(&lookout)?,
+        before,
+        "a refused input changed what was installed"
+    );
     assert!(!Path::new(&lookout.data.path().join("plugins/candidate.wasm")).exists());
     Ok(())
 }

@@ -11,11 +11,19 @@ fn install_list_inspect_run_remove() -> Result {
     assert!(out.contains("asks for http: {target}"), "{out}");
     assert!(out.contains("sha256"), "{out}");
     // Installing the same file again is a no-op.
-    assert!(lookout.install("lookout_plugin_http")?.contains("already installed"));
+    assert!(
+        lookout
+            .install("lookout_plugin_http")?
+            .contains("already installed")
+    );
     lookout.install("lookout_plugin_tcp")?;
 
     let list = lookout.ok(&["plugin", "list"])?;
-    assert!(list.lines().any(|l| l.starts_with("http ") && l.contains("probe")), "{list}");
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("http ") && l.contains("probe")),
+        "{list}"
+    );
     assert!(list.lines().any(|l| l.starts_with("tcp ")), "{list}");
 
     let inspect = lookout.ok(&["plugin", "inspect", "http"])?;
@@ -40,13 +48,28 @@ fn install_list_inspect_run_remove() -> Result {
     // and a socket connecting to itself succeeds.)
     let closed = "127.0.0.1:1";
     let out = lookout.run(&["run", "tcp", "--target", closed]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("reason    connect"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("reason    connect"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 
     // Without the install's grants, the probe is denied by the sandbox.
     let denied = Lookout::new();
-    denied.ok(&["plugin", "install", "--no-grants", crate::support::wasm("lookout_plugin_http").to_str().unwrap()])?;
+    denied.ok(&[
+        "plugin",
+        "install",
+        "--no-grants",
+        crate::support::wasm("lookout_plugin_http")
+            .to_str()
+            .unwrap(),
+    ])?;
     let out = denied.run(&["run", "http", "--target", &server.url()]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("reason    denied"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("reason    denied"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 
     let removed = lookout.ok(&["plugin", "remove", "http"])?;
     assert!(removed.contains("removed http"));

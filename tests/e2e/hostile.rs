@@ -27,9 +27,21 @@ fn hostile_plugins_are_contained_and_recorded() -> Result {
     config += &hostile("loop", r#"{ mode = "loop" }"#, "");
     config += &hostile("memory", r#"{ mode = "memory" }"#, "memory = \"16MiB\"");
     config += &hostile("recursion", r#"{ mode = "recursion" }"#, "");
-    config += &hostile("huge-output", r#"{ mode = "huge-output", samples = 30000, label_bytes = 200 }"#, "");
-    config += &hostile("forbidden-http", &format!(r#"{{ mode = "forbidden-http", url = "{}" }}"#, server.url()), "");
-    config += &hostile("forbidden-file", r#"{ mode = "forbidden-file", path = "/etc/hostname" }"#, "");
+    config += &hostile(
+        "huge-output",
+        r#"{ mode = "huge-output", samples = 30000, label_bytes = 200 }"#,
+        "",
+    );
+    config += &hostile(
+        "forbidden-http",
+        &format!(r#"{{ mode = "forbidden-http", url = "{}" }}"#, server.url()),
+        "",
+    );
+    config += &hostile(
+        "forbidden-file",
+        r#"{ mode = "forbidden-file", path = "/etc/hostname" }"#,
+        "",
+    );
     config += &hostile("panic", r#"{ mode = "panic" }"#, "");
 
     let started = Instant::now();
@@ -40,14 +52,21 @@ fn hostile_plugins_are_contained_and_recorded() -> Result {
         ("loop", "deadline", "plugin_failure", "deadline"),
         ("memory", "memory_limit", "plugin_failure", "memory cap"),
         ("recursion", "stack_overflow", "plugin_failure", "stack"),
-        ("huge-output", "output_limit", "plugin_failure", "output cap"),
+        (
+            "huge-output",
+            "output_limit",
+            "plugin_failure",
+            "output cap",
+        ),
         ("forbidden-http", "denied", "target_failure", ""),
         ("forbidden-file", "denied", "target_failure", ""),
         ("panic", "trap", "plugin_failure", "panicked on purpose"),
     ];
     let mut firsts: BTreeMap<&str, Value> = BTreeMap::new();
     for (job, reason, outcome, words) in expected {
-        let r = wait_for(Duration::from_secs(30), job, || Ok(served.results(job)?.first().cloned()))?;
+        let r = wait_for(Duration::from_secs(30), job, || {
+            Ok(served.results(job)?.first().cloned())
+        })?;
         assert_eq!(r["failure_reason"], reason, "{job}: {r}");
         assert_eq!(r["outcome"], outcome, "{job}: {r}");
         assert_eq!(r["success"], false, "{job}: {r}");
@@ -56,20 +75,45 @@ fn hostile_plugins_are_contained_and_recorded() -> Result {
     }
     // The infinite loop is stopped within its deadline + 100 ms.
     let loop_secs = firsts["loop"]["duration_seconds"].as_f64().unwrap();
-    assert!(loop_secs >= 0.5 && loop_secs <= 0.6, "loop ran {loop_secs}s against a 500ms deadline");
+    assert!(
+        (0.5..=0.6).contains(&loop_secs),
+        "loop ran {loop_secs}s against a 500ms deadline"
+    );
 
     // A plugin that keeps failing is backed off, visibly.
     let backed_off = wait_for(Duration::from_secs(30), "loop job backed off", || {
         let jobs = served.data("/api/v1/jobs")?;
-        let job = jobs.as_array().unwrap().iter().find(|j| j["name"] == "loop").cloned().unwrap();
+        let job = jobs
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["name"] == "loop")
+            .cloned()
+            .unwrap();
         Ok(Some(job["targets"][0].clone()).filter(|t| !t["backoff_until_ms"].is_null()))
     })?;
-    assert!(backed_off["consecutive_plugin_failures"].as_u64().unwrap() >= 3, "{backed_off}");
+    assert!(
+        backed_off["consecutive_plugin_failures"].as_u64().unwrap() >= 3,
+        "{backed_off}"
+    );
     let (_, metrics) = served.get("/metrics")?;
-    assert!(metrics.contains("lookout_job_backoff{job=\"loop\",target=\"x\"} 1"), "{metrics}");
-    assert!(metrics.contains("lookout_plugin_limit_hits_total{plugin=\"hostile\",limit=\"deadline\"}"), "{metrics}");
-    assert!(metrics.contains("lookout_plugin_limit_hits_total{plugin=\"hostile\",limit=\"memory_limit\"}"), "{metrics}");
-    assert!(metrics.contains("lookout_plugin_traps_total{plugin=\"hostile\"}"), "{metrics}");
+    assert!(
+        metrics.contains("lookout_job_backoff{job=\"loop\",target=\"x\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("lookout_plugin_limit_hits_total{plugin=\"hostile\",limit=\"deadline\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .contains("lookout_plugin_limit_hits_total{plugin=\"hostile\",limit=\"memory_limit\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("lookout_plugin_traps_total{plugin=\"hostile\"}"),
+        "{metrics}"
+    );
 
     // The host is up and the well-behaved probe kept its 250 ms schedule
     // throughout: every result a success, no gap much over one interval.
@@ -77,10 +121,23 @@ fn hostile_plugins_are_contained_and_recorded() -> Result {
     assert_eq!(served.get("/healthz")?.0, 200);
     let steady = served.results("steady")?;
     let elapsed = started.elapsed().as_secs_f64();
-    assert!(steady.iter().all(|r| r["success"] == true), "steady probe failed while hostile plugins ran");
-    assert!(steady.len() as f64 >= elapsed / 0.25 * 0.6, "{} steady results in {elapsed:.1}s", steady.len());
-    let times: Vec<f64> = steady.iter().map(|r| r["started_ms"].as_f64().unwrap()).collect();
+    assert!(
+        steady.iter().all(|r| r["success"] == true),
+        "steady probe failed while hostile plugins ran"
+    );
+    assert!(
+        steady.len() as f64 >= elapsed / 0.25 * 0.6,
+        "{} steady results in {elapsed:.1}s",
+        steady.len()
+    );
+    let times: Vec<f64> = steady
+        .iter()
+        .map(|r| r["started_ms"].as_f64().unwrap())
+        .collect();
     let max_gap = times.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
-    assert!(max_gap <= 750.0, "steady probe had a {max_gap} ms gap against a 250 ms interval");
+    assert!(
+        max_gap <= 750.0,
+        "steady probe had a {max_gap} ms gap against a 250 ms interval"
+    );
     Ok(())
 }

@@ -4,5 +4,6 @@
 mod bad_input;
 mod cli;
 mod hostile;
+mod plugin_state;
 mod probe_lifecycle;
 mod support;

@@ -32,12 +32,17 @@ targets = ["{}"]
     ))?;
 
     let ok = wait_for(Duration::from_secs(20), "a successful probe", || {
-        Ok(newest(&served.results("web")?).filter(|r| r["success"] == true).cloned())
+        Ok(newest(&served.results("web")?)
+            .filter(|r| r["success"] == true)
+            .cloned())
     })?;
     assert_eq!(ok["outcome"], "success");
     assert_eq!(ok["plugin"], "http");
     let sample = |r: &Value, name: &str| {
-        r["samples"].as_array().and_then(|s| s.iter().find(|s| s["name"] == name)).map(|s| s["value"].as_f64().unwrap())
+        r["samples"]
+            .as_array()
+            .and_then(|s| s.iter().find(|s| s["name"] == name))
+            .map(|s| s["value"].as_f64().unwrap())
     };
     assert_eq!(sample(&ok, "probe_success"), Some(1.0), "{ok}");
     assert_eq!(sample(&ok, "probe_http_status_code"), Some(200.0), "{ok}");
@@ -45,7 +50,9 @@ targets = ["{}"]
 
     server.set_status(500);
     let failed = wait_for(Duration::from_secs(20), "a probe failing on status", || {
-        Ok(newest(&served.results("web")?).filter(|r| r["success"] == false).cloned())
+        Ok(newest(&served.results("web")?)
+            .filter(|r| r["success"] == false)
+            .cloned())
     })?;
     assert_eq!(failed["failure_reason"], "status", "{failed}");
     assert_eq!(failed["outcome"], "target_failure");
@@ -53,21 +60,42 @@ targets = ["{}"]
     assert_eq!(sample(&failed, "probe_success"), Some(0.0));
 
     server.stop();
-    let refused = wait_for(Duration::from_secs(20), "a probe failing on connect", || {
-        Ok(newest(&served.results("web")?).filter(|r| r["failure_reason"] == "connect").cloned())
-    })?;
+    let refused = wait_for(
+        Duration::from_secs(20),
+        "a probe failing on connect",
+        || {
+            Ok(newest(&served.results("web")?)
+                .filter(|r| r["failure_reason"] == "connect")
+                .cloned())
+        },
+    )?;
     assert_eq!(refused["success"], false);
 
     // The results were stored in order and filter by target and time.
     let all = served.results("web")?;
-    let reasons: Vec<&str> = all.iter().map(|r| r["failure_reason"].as_str().unwrap_or("ok")).collect();
+    let reasons: Vec<&str> = all
+        .iter()
+        .map(|r| r["failure_reason"].as_str().unwrap_or("ok"))
+        .collect();
     let first_status = reasons.iter().position(|r| *r == "status").unwrap();
     let first_connect = reasons.iter().position(|r| *r == "connect").unwrap();
-    assert!(reasons[..first_status].iter().all(|r| *r == "ok"), "{reasons:?}");
+    assert!(
+        reasons[..first_status].iter().all(|r| *r == "ok"),
+        "{reasons:?}"
+    );
     assert!(first_status < first_connect);
     let since = refused["started_ms"].as_f64().unwrap() / 1000.0;
-    let recent = served.data(&format!("/api/v1/results?job=web&target={}&since={since}", server.url()))?;
-    assert!(recent.as_array().unwrap().iter().all(|r| r["started_ms"].as_f64().unwrap() / 1000.0 >= since));
+    let recent = served.data(&format!(
+        "/api/v1/results?job=web&target={}&since={since}",
+        server.url()
+    ))?;
+    assert!(
+        recent
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["started_ms"].as_f64().unwrap() / 1000.0 >= since)
+    );
 
     // A probe finding its target down is not a plugin failure: no back-off.
     let jobs = served.data("/api/v1/jobs")?;
@@ -83,8 +111,15 @@ targets = ["{}"]
 
     let (status, metrics) = served.get("/metrics")?;
     assert_eq!(status, 200);
-    assert!(metrics.contains("lookout_invocations_total{plugin=\"http\",job=\"web\",outcome=\"success\"}"), "{metrics}");
-    assert!(metrics.contains("lookout_invocation_failures_total{plugin=\"http\",reason=\"connect\"}"), "{metrics}");
+    assert!(
+        metrics
+            .contains("lookout_invocations_total{plugin=\"http\",job=\"web\",outcome=\"success\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("lookout_invocation_failures_total{plugin=\"http\",reason=\"connect\"}"),
+        "{metrics}"
+    );
     assert!(metrics.contains("lookout_invocation_duration_seconds_count{plugin=\"http\"}"));
     promtool_check_metrics(&metrics)?;
     assert_eq!(served.get("/healthz")?, (200, "ok\n".to_string()));
@@ -101,10 +136,51 @@ fn promtool_check_metrics(metrics: &str) -> Result {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| anyhow::anyhow!("promtool not found ({e}): install Debian's `prometheus` (.ci/run does)"))?;
-    promtool.stdin.take().unwrap().write_all(metrics.as_bytes())?;
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "promtool not found ({e}): install Debian's `prometheus` (.ci/run does)"
+            )
+        })?;
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())?;
     let out = promtool.wait_with_output()?;
-    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && report.trim().is_empty(), "promtool check metrics: {report}");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && report.trim().is_empty(),
+        "promtool check metrics: {report}"
+    );
+    Ok(())
+}
+
+#[test]
+fn acknowledged_results_survive_kill_9() -> Result {
+    let server = TargetServer::start(200);
+    let lookout = Lookout::new();
+    lookout.install("lookout_plugin_http")?;
+    let config = format!(
+        "[[jobs]]\nname = \"web\"\nplugin = \"http\"\nevery = \"200ms\"\ntimeout = \"150ms\"\ntargets = [\"{}\"]\n",
+        server.url()
+    );
+    let served = lookout.serve(&config)?;
+    let seen = wait_for(Duration::from_secs(20), "five stored results", || {
+        Ok(Some(served.results("web")?).filter(|r| r.len() >= 5))
+    })?;
+    drop(served); // SIGKILL: no shutdown path runs
+
+    let restarted = lookout.serve(&config)?;
+    let after = restarted.results("web")?;
+    for r in &seen {
+        assert!(
+            after.iter().any(|a| a["started_ms"] == r["started_ms"]),
+            "result {r} was acknowledged, then lost"
+        );
+    }
     Ok(())
 }

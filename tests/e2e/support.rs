@@ -18,14 +18,20 @@ pub type Result<T = ()> = anyhow::Result<T>;
 /// A wasm plugin built by `cargo xtask build-plugins` (file stem, e.g.
 /// `lookout_plugin_http`).
 pub fn wasm(stem: &str) -> PathBuf {
-    let dir = std::env::var_os("LOOKOUT_WASM_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-        target.join("wasm32-wasip2/plugin")
-    });
+    let dir = std::env::var_os("LOOKOUT_WASM_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+            target.join("wasm32-wasip2/plugin")
+        });
     let path = dir.join(format!("{stem}.wasm"));
-    assert!(path.exists(), "{} is missing: run `cargo xtask build-plugins` (or `cargo xtask test`)", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo xtask build-plugins` (or `cargo xtask test`)",
+        path.display()
+    );
     path
 }
 
@@ -36,12 +42,16 @@ pub struct Lookout {
 
 impl Lookout {
     pub fn new() -> Lookout {
-        Lookout { data: tempfile::tempdir().expect("temp dir") }
+        Lookout {
+            data: tempfile::tempdir().expect("temp dir"),
+        }
     }
 
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_lookout"));
-        cmd.arg("--data").arg(self.data.path()).env("LOOKOUT_LOG", "warn");
+        cmd.arg("--data")
+            .arg(self.data.path())
+            .env("LOOKOUT_LOG", "warn");
         cmd
     }
 
@@ -54,7 +64,11 @@ impl Lookout {
     pub fn ok(&self, args: &[&str]) -> Result<String> {
         let out = self.run(args);
         if !out.status.success() {
-            bail!("lookout {args:?} failed: {}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "lookout {args:?} failed: {}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         Ok(String::from_utf8(out.stdout)?)
     }
@@ -77,7 +91,11 @@ impl Lookout {
         let stdout = child.stdout.take().context("stdout")?;
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line)?;
-        let Some(addr) = line.split("http://").nth(1).and_then(|r| r.split_whitespace().next()) else {
+        let Some(addr) = line
+            .split("http://")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+        else {
             let mut err = String::new();
             child.stderr.take().map(|mut e| e.read_to_string(&mut err));
             let _ = child.wait();
@@ -111,7 +129,11 @@ impl Served {
 
     /// Stored results of a job, oldest first.
     pub fn results(&self, job: &str) -> Result<Vec<Value>> {
-        Ok(self.data(&format!("/api/v1/results?job={job}&limit=10000"))?.as_array().cloned().unwrap_or_default())
+        Ok(self
+            .data(&format!("/api/v1/results?job={job}&limit=10000"))?
+            .as_array()
+            .cloned()
+            .unwrap_or_default())
     }
 
     pub fn is_running(&mut self) -> bool {
@@ -130,20 +152,36 @@ impl Drop for Served {
 pub fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
     let text = String::from_utf8_lossy(&raw);
     let (head, body) = text.split_once("\r\n\r\n").context("no header end")?;
-    let status: u16 = head.split_whitespace().nth(1).context("no status")?.parse()?;
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .context("no status")?
+        .parse()?;
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
     Ok((status, body))
 }
 
 fn dechunk(mut body: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
         if n == 0 || rest.len() < n {
             break;
         }
@@ -154,7 +192,11 @@ fn dechunk(mut body: &str) -> String {
 }
 
 /// Polls `probe` until it returns `Some`, or fails after `within`.
-pub fn wait_for<T>(within: Duration, what: &str, mut probe: impl FnMut() -> Result<Option<T>>) -> Result<T> {
+pub fn wait_for<T>(
+    within: Duration,
+    what: &str,
+    mut probe: impl FnMut() -> Result<Option<T>>,
+) -> Result<T> {
     let start = Instant::now();
     let mut last_err = None;
     while start.elapsed() < within {
@@ -217,7 +259,12 @@ impl TargetServer {
             }
             // The listener drops here: the port refuses connections from now on.
         });
-        TargetServer { addr, status, stop, thread: Some(thread) }
+        TargetServer {
+            addr,
+            status,
+            stop,
+            thread: Some(thread),
+        }
     }
 
     pub fn url(&self) -> String {

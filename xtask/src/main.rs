@@ -19,7 +19,11 @@ const PLUGINS: &[(&str, &str)] = &[
 ];
 
 /// Plugins `cargo xtask run` installs.
-const DEFAULT_INSTALL: &[&str] = &["lookout_plugin_http", "lookout_plugin_tcp", "lookout_plugin_noop"];
+const DEFAULT_INSTALL: &[&str] = &[
+    "lookout_plugin_http",
+    "lookout_plugin_tcp",
+    "lookout_plugin_noop",
+];
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -37,11 +41,16 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_owned()
 }
 
 fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"))
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
 }
 
 /// Where the wasm plugins land.
@@ -67,10 +76,16 @@ fn status(cmd: &mut Command) -> anyhow::Result<()> {
 /// Installs the wasm32-wasip2 target when rustup manages the toolchain and
 /// it is missing, so the README's commands work on a fresh machine.
 fn ensure_wasm_target() -> anyhow::Result<()> {
-    let Ok(out) = Command::new("rustup").args(["target", "list", "--installed"]).output() else {
+    let Ok(out) = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+    else {
         return Ok(()); // no rustup: the toolchain's owner provides the target
     };
-    if !String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == "wasm32-wasip2") {
+    if !String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.trim() == "wasm32-wasip2")
+    {
         status(Command::new("rustup").args(["target", "add", "wasm32-wasip2"]))?;
     }
     Ok(())
@@ -83,11 +98,14 @@ fn build_plugins() -> anyhow::Result<PathBuf> {
     for (package, _) in PLUGINS {
         cmd.args(["-p", package]);
     }
-    status(&mut cmd).context("building plugins (is the target installed? `rustup target add wasm32-wasip2`)")?;
+    status(&mut cmd)
+        .context("building plugins (is the target installed? `rustup target add wasm32-wasip2`)")?;
     let dir = wasm_dir();
     for (_, file) in PLUGINS {
         let path = dir.join(format!("{file}.wasm"));
-        let size = std::fs::metadata(&path).with_context(|| format!("expected {}", path.display()))?.len();
+        let size = std::fs::metadata(&path)
+            .with_context(|| format!("expected {}", path.display()))?
+            .len();
         eprintln!("  {:<40} {:>8} bytes", path.display(), size);
     }
     Ok(dir)
@@ -102,7 +120,10 @@ fn run(args: &[String]) -> anyhow::Result<()> {
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
-            "--data" => global.extend(["--data".into(), it.next().context("--data needs a directory")?.clone()]),
+            "--data" => global.extend([
+                "--data".into(),
+                it.next().context("--data needs a directory")?.clone(),
+            ]),
             _ => serve.push(arg.clone()),
         }
     }
@@ -110,18 +131,35 @@ fn run(args: &[String]) -> anyhow::Result<()> {
         let path = wasm.join(format!("{file}.wasm"));
         let name = file.trim_start_matches("lookout_plugin_");
         // A rebuilt plugin has a new digest: replace the installed one.
-        let inspect = Command::new(&lookout).args(&global).args(["plugin", "inspect", name, "--json"]).output()?;
+        let inspect = Command::new(&lookout)
+            .args(&global)
+            .args(["plugin", "inspect", name, "--json"])
+            .output()?;
         if inspect.status.success() {
             let installed: String = String::from_utf8_lossy(&inspect.stdout).into();
             let digest = sha256_hex(&std::fs::read(&path)?);
             if installed.contains(&digest) {
                 continue;
             }
-            status(Command::new(&lookout).args(&global).args(["plugin", "remove", name]))?;
+            status(
+                Command::new(&lookout)
+                    .args(&global)
+                    .args(["plugin", "remove", name]),
+            )?;
         }
-        status(Command::new(&lookout).args(&global).args(["plugin", "install"]).arg(&path))?;
+        status(
+            Command::new(&lookout)
+                .args(&global)
+                .args(["plugin", "install"])
+                .arg(&path),
+        )?;
     }
-    status(Command::new(&lookout).args(&global).arg("serve").args(&serve))
+    status(
+        Command::new(&lookout)
+            .args(&global)
+            .arg("serve")
+            .args(&serve),
+    )
 }
 
 /// Debian packages of the real peers the tests run against, and a command
@@ -133,15 +171,26 @@ const TEST_PEERS: &[(&str, &str)] = &[("prometheus", "promtool")];
 fn ensure_test_peers() -> anyhow::Result<()> {
     let missing: Vec<&str> = TEST_PEERS
         .iter()
-        .filter(|(_, command)| Command::new("sh").args(["-c", &format!("command -v {command}")]).output().map_or(true, |o| !o.status.success()))
+        .filter(|(_, command)| {
+            Command::new("sh")
+                .args(["-c", &format!("command -v {command}")])
+                .output()
+                .map_or(true, |o| !o.status.success())
+        })
         .map(|(package, _)| *package)
         .collect();
     if missing.is_empty() {
         return Ok(());
     }
-    let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
     if !is_root {
-        bail!("the tests need Debian packages {missing:?}: apt-get install {}", missing.join(" "));
+        bail!(
+            "the tests need Debian packages {missing:?}: apt-get install {}",
+            missing.join(" ")
+        );
     }
     status(Command::new("apt-get").arg("update"))?;
     status(
@@ -158,14 +207,28 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     status(
         cargo()
             .env("LOOKOUT_WASM_DIR", &wasm)
-            .args(["test", "--release", "-p", "lookout", "-p", "lookout-plugin-sdk", "-p", "xtask"])
+            .args([
+                "test",
+                "--release",
+                "-p",
+                "lookout",
+                "-p",
+                "lookout-plugin-sdk",
+                "-p",
+                "xtask",
+            ])
             .args(args),
     )
 }
 
 fn bench(args: &[String]) -> anyhow::Result<()> {
     let wasm = build_plugins()?;
-    status(cargo().env("LOOKOUT_WASM_DIR", &wasm).args(["bench", "-p", "lookout"]).args(args))
+    status(
+        cargo()
+            .env("LOOKOUT_WASM_DIR", &wasm)
+            .args(["bench", "-p", "lookout"])
+            .args(args),
+    )
 }
 
 fn sha256_hex(data: &[u8]) -> String {

@@ -20,8 +20,12 @@ pub fn run(args: CheckArgs, data: &Path) -> anyhow::Result<()> {
         let storage = Storage::open(data).context("opening the data directory to check plugins")?;
         check_plugins(&config, &storage)?;
     }
-    println!("{}: ok ({} jobs, {} targets)", args.config.display(), config.jobs.len(),
-        config.jobs.iter().map(|j| j.targets.len()).sum::<usize>());
+    println!(
+        "{}: ok ({} jobs, {} targets)",
+        args.config.display(),
+        config.jobs.len(),
+        config.jobs.iter().map(|j| j.targets.len()).sum::<usize>()
+    );
     Ok(())
 }
 
@@ -31,11 +35,18 @@ pub fn check_plugins(config: &config::Config, storage: &Storage) -> anyhow::Resu
         match storage.plugin(&job.plugin)? {
             None => bail!(
                 "{}:{}: job `{}` uses plugin `{}`, which is not installed (lookout plugin install <file>)",
-                config.source, job.plugin_line, job.name, job.plugin
+                config.source,
+                job.plugin_line,
+                job.name,
+                job.plugin
             ),
             Some(p) if !p.world.is_schedulable() => bail!(
                 "{}:{}: job `{}` uses plugin `{}`, a {} plugin; jobs run probes and exporters",
-                config.source, job.plugin_line, job.name, job.plugin, p.world
+                config.source,
+                job.plugin_line,
+                job.name,
+                job.plugin,
+                p.world
             ),
             Some(_) => {}
         }

@@ -12,7 +12,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "lookout", version, about = "Monitoring where every probe, exporter, detector and notifier is a sandboxed WebAssembly plugin")]
+#[command(
+    name = "lookout",
+    version,
+    about = "Monitoring where every probe, exporter, detector and notifier is a sandboxed WebAssembly plugin"
+)]
 struct Cli {
     /// Where the database, installed plugins and compiled code live
     /// (like Prometheus' --storage.tsdb.path).
@@ -20,7 +24,13 @@ struct Cli {
     data: Option<PathBuf>,
 
     /// Log filter, e.g. `info`, `debug`, `lookout=debug,wasmtime=warn`.
-    #[arg(long, global = true, env = "LOOKOUT_LOG", default_value = "info,wasmtime_wasi_http=error", value_name = "FILTER")]
+    #[arg(
+        long,
+        global = true,
+        env = "LOOKOUT_LOG",
+        default_value = "info,wasmtime_wasi_http=error",
+        value_name = "FILTER"
+    )]
     log: String,
 
     #[command(subcommand)]
@@ -45,7 +55,10 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 
     // One-shot commands die quietly on a closed pipe (`lookout plugin list |
     // head`) like other CLI tools; `serve` keeps Rust's default (ignored), so
@@ -56,7 +69,10 @@ pub fn main() -> ExitCode {
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }
     let data = cli.data.unwrap_or_else(default_data_dir);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: starting the async runtime: {e}");
@@ -94,5 +110,7 @@ struct QuietExit(u8);
 
 /// `$XDG_DATA_HOME/lookout` (e.g. `~/.local/share/lookout`), else `./lookout-data`.
 fn default_data_dir() -> PathBuf {
-    dirs::data_dir().map(|d| d.join("lookout")).unwrap_or_else(|| PathBuf::from("lookout-data"))
+    dirs::data_dir()
+        .map(|d| d.join("lookout"))
+        .unwrap_or_else(|| PathBuf::from("lookout-data"))
 }

@@ -37,14 +37,26 @@ pub enum PluginCommand {
 }
 
 pub async fn run(command: PluginCommand, data: &Path) -> anyhow::Result<()> {
-    let registry = Registry::open(data).with_context(|| format!("opening data directory {}", data.display()))?;
+    let registry = Registry::open(data)
+        .with_context(|| format!("opening data directory {}", data.display()))?;
     match command {
-        PluginCommand::Install { path, name, no_grants } => {
+        PluginCommand::Install {
+            path,
+            name,
+            no_grants,
+        } => {
             let spinner = indicatif::ProgressBar::new_spinner();
-            let policy = if no_grants { GrantPolicy::None } else { GrantPolicy::Requested };
+            let policy = if no_grants {
+                GrantPolicy::None
+            } else {
+                GrantPolicy::Requested
+            };
             let installed = registry
                 .install(&path, name.as_deref(), policy, || {
-                    spinner.set_message(format!("compiling {} (first time only; cached afterwards)", path.display()));
+                    spinner.set_message(format!(
+                        "compiling {} (first time only; cached afterwards)",
+                        path.display()
+                    ));
                     spinner.enable_steady_tick(Duration::from_millis(100));
                 })
                 .await;
@@ -52,7 +64,10 @@ pub async fn run(command: PluginCommand, data: &Path) -> anyhow::Result<()> {
             let installed = installed?;
             let r = &installed.record;
             if installed.unchanged {
-                println!("{} {} is already installed (sha256 {})", r.name, r.version, r.sha256);
+                println!(
+                    "{} {} is already installed (sha256 {})",
+                    r.name, r.version, r.sha256
+                );
                 return Ok(());
             }
             println!("installed {} {} ({} plugin)", r.name, r.version, r.world);
@@ -67,9 +82,19 @@ pub async fn run(command: PluginCommand, data: &Path) -> anyhow::Result<()> {
             if plugins.is_empty() {
                 println!("no plugins installed (lookout plugin install <file.wasm>)");
             }
-            println!("{:<20} {:<10} {:<10} {:<14} DESCRIPTION", "NAME", "WORLD", "VERSION", "SHA256");
+            println!(
+                "{:<20} {:<10} {:<10} {:<14} DESCRIPTION",
+                "NAME", "WORLD", "VERSION", "SHA256"
+            );
             for p in plugins {
-                println!("{:<20} {:<10} {:<10} {:<14} {}", p.name, p.world.as_str(), p.version, &p.sha256[..12], p.description);
+                println!(
+                    "{:<20} {:<10} {:<10} {:<14} {}",
+                    p.name,
+                    p.world.as_str(),
+                    p.version,
+                    &p.sha256[..12],
+                    p.description
+                );
             }
         }
         PluginCommand::Inspect { name, json } => {
@@ -95,10 +120,28 @@ fn print_record(r: &PluginRecord, cached: bool) {
     println!("description  {}", r.description);
     println!("sha256       {}", r.sha256);
     println!("size         {} bytes", r.size_bytes);
-    println!("compiled     {}", if cached { "cached" } else { "not cached (compiled on next load)" });
-    println!("installed    {}", chrono::DateTime::from_timestamp_millis(r.installed_ms).map(|t| t.to_rfc3339()).unwrap_or_default());
-    println!("asks for     {}", r.requested.describe_lines().join("\n             "));
-    println!("granted      {}", r.grants.describe_lines().join("\n             "));
+    println!(
+        "compiled     {}",
+        if cached {
+            "cached"
+        } else {
+            "not cached (compiled on next load)"
+        }
+    );
+    println!(
+        "installed    {}",
+        chrono::DateTime::from_timestamp_millis(r.installed_ms)
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_default()
+    );
+    println!(
+        "asks for     {}",
+        r.requested.describe_lines().join("\n             ")
+    );
+    println!(
+        "granted      {}",
+        r.grants.describe_lines().join("\n             ")
+    );
     if let Some(schema) = &r.config_schema {
         println!("config       {schema}");
     }

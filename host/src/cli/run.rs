@@ -34,22 +34,54 @@ pub struct RunArgs {
 }
 
 pub async fn run(args: RunArgs, data: &Path) -> anyhow::Result<()> {
-    serde_json::from_str::<serde_json::Value>(&args.config).context("--config is not valid JSON")?;
+    serde_json::from_str::<serde_json::Value>(&args.config)
+        .context("--config is not valid JSON")?;
     let timeout = parse_duration(&args.timeout).map_err(|e| anyhow::anyhow!("--timeout: {e}"))?;
-    let registry = Registry::open(data).with_context(|| format!("opening data directory {}", data.display()))?;
+    let registry = Registry::open(data)
+        .with_context(|| format!("opening data directory {}", data.display()))?;
     let record = registry.record(&args.plugin)?;
     let plugin = registry.load(&args.plugin)?;
-    let grants = record.grants.union(&Grants { http: args.grant_http, tcp: args.grant_tcp, ..Grants::default() });
-    let limits = Limits { timeout, ..Limits::default() };
-    let inv = Invocation { job: "run", target: &args.target, config: &args.config, grants: &grants, limits: &limits };
+    let grants = record.grants.union(&Grants {
+        http: args.grant_http,
+        tcp: args.grant_tcp,
+        ..Grants::default()
+    });
+    let limits = Limits {
+        timeout,
+        ..Limits::default()
+    };
+    let inv = Invocation {
+        job: "run",
+        target: &args.target,
+        config: &args.config,
+        grants: &grants,
+        limits: &limits,
+    };
     let started = std::time::Instant::now();
     let outcome = match record.world {
-        crate::model::World::Exporter => registry.runtime().collect(&plugin, &inv).await.map(|samples| {
-            crate::model::ProbeResult { success: true, duration_seconds: started.elapsed().as_secs_f64(), failure_reason: None, message: String::new(), samples }
-        }),
+        crate::model::World::Exporter => {
+            registry
+                .runtime()
+                .collect(&plugin, &inv)
+                .await
+                .map(|samples| crate::model::ProbeResult {
+                    success: true,
+                    duration_seconds: started.elapsed().as_secs_f64(),
+                    failure_reason: None,
+                    message: String::new(),
+                    samples,
+                })
+        }
         _ => registry.runtime().probe(&plugin, &inv).await,
     };
-    let result = outcome.map_err(|e| anyhow::anyhow!("{} invocation failed ({}): {}", args.plugin, e.kind, e.message))?;
+    let result = outcome.map_err(|e| {
+        anyhow::anyhow!(
+            "{} invocation failed ({}): {}",
+            args.plugin,
+            e.kind,
+            e.message
+        )
+    })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&result)?);
     } else {
@@ -63,7 +95,11 @@ pub async fn run(args: RunArgs, data: &Path) -> anyhow::Result<()> {
         }
         for s in &result.samples {
             let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
-            let labels = if labels.is_empty() { String::new() } else { format!("{{{}}}", labels.join(",")) };
+            let labels = if labels.is_empty() {
+                String::new()
+            } else {
+                format!("{{{}}}", labels.join(","))
+            };
             println!("{}{} {}", s.name, labels, s.value);
         }
     }

@@ -35,32 +35,47 @@ pub async fn run(args: ServeArgs, data: &Path) -> anyhow::Result<()> {
     let listen = args
         .listen
         .or(file_config.as_ref().map(|c| c.listen))
-        .unwrap_or_else(|| config::DEFAULT_LISTEN.parse().expect("default listen address"));
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding the API to {listen}"))?;
+        .unwrap_or_else(|| {
+            config::DEFAULT_LISTEN
+                .parse()
+                .expect("default listen address")
+        });
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding the API to {listen}"))?;
     let bound = listener.local_addr()?;
     // The embedded default probes the API itself, so it is built for the
     // address actually bound (which differs when the port is 0).
     let config: Config = file_config.unwrap_or_else(|| config::embedded_default(bound));
 
-    let registry = Registry::open(data).with_context(|| format!("opening data directory {}", data.display()))?;
+    let registry = Registry::open(data)
+        .with_context(|| format!("opening data directory {}", data.display()))?;
     super::check::check_plugins(&config, registry.storage())?;
     let mut jobs = Vec::new();
     // One compiled plugin per name, shared by every job that uses it.
-    let mut loaded: std::collections::HashMap<&str, crate::runtime::Plugin> = std::collections::HashMap::new();
+    let mut loaded: std::collections::HashMap<&str, crate::runtime::Plugin> =
+        std::collections::HashMap::new();
     for job in &config.jobs {
         let record = registry.record(&job.plugin)?;
         let plugin = match loaded.get(job.plugin.as_str()) {
             Some(plugin) => plugin.clone(),
             None => {
                 let plugin = registry.load(&job.plugin).with_context(|| {
-                    format!("{}:{}: loading plugin `{}` for job `{}`", config.source, job.plugin_line, job.plugin, job.name)
+                    format!(
+                        "{}:{}: loading plugin `{}` for job `{}`",
+                        config.source, job.plugin_line, job.plugin, job.name
+                    )
                 })?;
                 loaded.insert(&job.plugin, plugin.clone());
                 plugin
             }
         };
         let grants = record.grants.union(&job.grants);
-        jobs.push(ScheduledJob { job: job.clone(), plugin, grants });
+        jobs.push(ScheduledJob {
+            job: job.clone(),
+            plugin,
+            grants,
+        });
     }
 
     let storage = registry.storage().clone();
@@ -82,7 +97,9 @@ pub async fn run(args: ServeArgs, data: &Path) -> anyhow::Result<()> {
             let cutoff = now_ms() - retention.as_millis() as i64;
             let s = sweep_storage.clone();
             match tokio::task::spawn_blocking(move || s.delete_results_before(cutoff)).await {
-                Ok(Ok(n)) if n > 0 => tracing::info!(deleted = n, "retention: deleted expired results"),
+                Ok(Ok(n)) if n > 0 => {
+                    tracing::info!(deleted = n, "retention: deleted expired results")
+                }
                 Ok(Err(e)) => tracing::error!(error = %e, "retention sweep failed"),
                 _ => {}
             }
@@ -93,8 +110,16 @@ pub async fn run(args: ServeArgs, data: &Path) -> anyhow::Result<()> {
         }
     });
 
-    let state = AppState { storage, board: scheduler.board(), telemetry };
-    println!("lookout listening on http://{bound} ({} jobs from {})", config.jobs.len(), config.source);
+    let state = AppState {
+        storage,
+        board: scheduler.board(),
+        telemetry,
+    };
+    println!(
+        "lookout listening on http://{bound} ({} jobs from {})",
+        config.jobs.len(),
+        config.source
+    );
     tracing::info!(listen = %bound, jobs = config.jobs.len(), data = %data.display(), allocation = ?registry.runtime().allocation(), "lookout serving");
     let mut api_stop = stopped.clone();
     let server = tokio::spawn(api::serve(listener, state, async move {
@@ -119,7 +144,8 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -29,10 +29,12 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
-use crate::model::{FailureKind, Grants, InvocationError, Limits, PluginInfo, ProbeResult, Sample, World};
+use crate::model::{
+    FailureKind, Grants, InvocationError, Limits, PluginInfo, ProbeResult, Sample, World,
+};
 use bindings::types as wit;
-pub use sandbox::{expand_target, target_host_port};
 use sandbox::{Identity, InvocationState};
+pub use sandbox::{expand_target, target_host_port};
 
 /// Where plugins keep their key-value state (`lookout:plugin/host.kv-*`).
 /// Storage implements it; the runtime only calls it, off the async threads.
@@ -66,7 +68,10 @@ pub enum PrepareError {
     #[error("component does not match the {world} world of lookout:plugin@0.1.0: {detail}")]
     Link { world: World, detail: String },
     #[error("compile cache at {path}: {source}")]
-    Cache { path: PathBuf, source: std::io::Error },
+    Cache {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("plugin's describe failed: {0}")]
     Describe(InvocationError),
 }
@@ -144,12 +149,18 @@ impl Runtime {
         force: Option<Allocation>,
     ) -> Result<Runtime, String> {
         let (engine, allocation) = match force {
-            Some(Allocation::OnDemand) => (Engine::new(&base_config()).map_err(|e| e.to_string())?, Allocation::OnDemand),
+            Some(Allocation::OnDemand) => (
+                Engine::new(&base_config()).map_err(|e| e.to_string())?,
+                Allocation::OnDemand,
+            ),
             _ => match Engine::new(&pooling_config()) {
                 Ok(engine) => (engine, Allocation::Pooling),
                 Err(e) if force.is_none() => {
                     tracing::warn!(error = %e, "pooling allocator unavailable, allocating instances on demand");
-                    (Engine::new(&base_config()).map_err(|e| e.to_string())?, Allocation::OnDemand)
+                    (
+                        Engine::new(&base_config()).map_err(|e| e.to_string())?,
+                        Allocation::OnDemand,
+                    )
                 }
                 Err(e) => return Err(format!("pooling allocator: {e}")),
             },
@@ -158,7 +169,8 @@ impl Runtime {
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| e.to_string())?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(|e| e.to_string())?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(|e| e.to_string())?;
         bindings::host::add_to_linker::<_, HasSelf<InvocationState>>(&mut linker, |s| s)
             .map_err(|e| e.to_string())?;
 
@@ -166,8 +178,16 @@ impl Runtime {
         std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut hasher);
         let engine_key = hex::encode(hasher.0.finalize());
 
-        std::fs::create_dir_all(cache_dir).map_err(|e| format!("creating {}: {e}", cache_dir.display()))?;
-        Ok(Runtime { engine, linker, cache_dir: cache_dir.to_owned(), engine_key, state, allocation })
+        std::fs::create_dir_all(cache_dir)
+            .map_err(|e| format!("creating {}: {e}", cache_dir.display()))?;
+        Ok(Runtime {
+            engine,
+            linker,
+            cache_dir: cache_dir.to_owned(),
+            engine_key,
+            state,
+            allocation,
+        })
     }
 
     pub fn allocation(&self) -> Allocation {
@@ -176,7 +196,8 @@ impl Runtime {
 
     /// Path of the cached machine code for a component with this digest.
     pub fn cache_path(&self, sha256: &str) -> PathBuf {
-        self.cache_dir.join(format!("{sha256}-{}.cwasm", &self.engine_key[..16]))
+        self.cache_dir
+            .join(format!("{sha256}-{}.cwasm", &self.engine_key[..16]))
     }
 
     /// Whether compiled code for this digest is already cached.
@@ -191,7 +212,8 @@ impl Runtime {
         if let Some(component) = self.load_cached(sha256) {
             return self.link(name, &component);
         }
-        let component = Component::new(&self.engine, wasm).map_err(|e| PrepareError::Invalid(format!("{e:#}")))?;
+        let component = Component::new(&self.engine, wasm)
+            .map_err(|e| PrepareError::Invalid(format!("{e:#}")))?;
         // Link before caching: a component of no known world leaves nothing behind.
         let plugin = self.link(name, &component)?;
         self.write_cache(&component, sha256)?;
@@ -204,7 +226,10 @@ impl Runtime {
         if let Some(component) = self.load_cached(sha256) {
             return self.link(name, &component);
         }
-        let wasm = std::fs::read(wasm_path).map_err(|source| PrepareError::Cache { path: wasm_path.to_owned(), source })?;
+        let wasm = std::fs::read(wasm_path).map_err(|source| PrepareError::Cache {
+            path: wasm_path.to_owned(),
+            source,
+        })?;
         let actual = hex::encode(Sha256::digest(&wasm));
         if actual != sha256 {
             return Err(PrepareError::Invalid(format!(
@@ -235,7 +260,9 @@ impl Runtime {
 
     fn write_cache(&self, component: &Component, sha256: &str) -> Result<(), PrepareError> {
         let path = self.cache_path(sha256);
-        let bytes = component.serialize().map_err(|e| PrepareError::Invalid(format!("{e:#}")))?;
+        let bytes = component
+            .serialize()
+            .map_err(|e| PrepareError::Invalid(format!("{e:#}")))?;
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
         let write = || -> std::io::Result<()> {
             let mut file = std::fs::File::create(&tmp)?;
@@ -243,37 +270,91 @@ impl Runtime {
             file.sync_all()?;
             std::fs::rename(&tmp, &path)
         };
-        write().map_err(|source| PrepareError::Cache { path: path.clone(), source })
+        write().map_err(|source| PrepareError::Cache {
+            path: path.clone(),
+            source,
+        })
     }
 
     fn link(&self, name: &str, component: &Component) -> Result<Plugin, PrepareError> {
         let world = classify_world(&self.engine, component)?;
-        let link_err = |e: wasmtime::Error| PrepareError::Link { world, detail: format!("{e:#}") };
+        let link_err = |e: wasmtime::Error| PrepareError::Link {
+            world,
+            detail: format!("{e:#}"),
+        };
         let instance_pre = self.linker.instantiate_pre(component).map_err(link_err)?;
         let pre = match world {
-            World::Probe => WorldPre::Probe(bindings::probe::ProbePre::new(instance_pre).map_err(link_err)?),
-            World::Exporter => WorldPre::Exporter(bindings::exporter::ExporterPre::new(instance_pre).map_err(link_err)?),
-            World::Detector => WorldPre::Detector(bindings::detector::DetectorPre::new(instance_pre).map_err(link_err)?),
-            World::Notifier => WorldPre::Notifier(bindings::notifier::NotifierPre::new(instance_pre).map_err(link_err)?),
+            World::Probe => {
+                WorldPre::Probe(bindings::probe::ProbePre::new(instance_pre).map_err(link_err)?)
+            }
+            World::Exporter => WorldPre::Exporter(
+                bindings::exporter::ExporterPre::new(instance_pre).map_err(link_err)?,
+            ),
+            World::Detector => WorldPre::Detector(
+                bindings::detector::DetectorPre::new(instance_pre).map_err(link_err)?,
+            ),
+            World::Notifier => WorldPre::Notifier(
+                bindings::notifier::NotifierPre::new(instance_pre).map_err(link_err)?,
+            ),
         };
-        Ok(Plugin { inner: Arc::new(PluginInner { name: name.to_owned(), world, pre }) })
+        Ok(Plugin {
+            inner: Arc::new(PluginInner {
+                name: name.to_owned(),
+                world,
+                pre,
+            }),
+        })
     }
 
     /// Calls the plugin's `describe` in a sandbox with no grants.
     pub async fn describe(&self, plugin: &Plugin) -> Result<PluginInfo, PrepareError> {
-        let limits = Limits { timeout: limits::DESCRIBE_TIMEOUT, ..Limits::default() };
+        let limits = Limits {
+            timeout: limits::DESCRIBE_TIMEOUT,
+            ..Limits::default()
+        };
         let grants = Grants::default();
-        let inv = Invocation { job: "describe", target: "", config: "", grants: &grants, limits: &limits };
-        let mut store = self.new_store(plugin, &inv).await.map_err(PrepareError::Describe)?;
+        let inv = Invocation {
+            job: "describe",
+            target: "",
+            config: "",
+            grants: &grants,
+            limits: &limits,
+        };
+        let mut store = self
+            .new_store(plugin, &inv)
+            .await
+            .map_err(PrepareError::Describe)?;
         let call = async {
             match &plugin.inner.pre {
-                WorldPre::Probe(pre) => pre.instantiate_async(&mut store).await?.call_describe(&mut store).await,
-                WorldPre::Exporter(pre) => pre.instantiate_async(&mut store).await?.call_describe(&mut store).await,
-                WorldPre::Detector(pre) => pre.instantiate_async(&mut store).await?.call_describe(&mut store).await,
-                WorldPre::Notifier(pre) => pre.instantiate_async(&mut store).await?.call_describe(&mut store).await,
+                WorldPre::Probe(pre) => {
+                    pre.instantiate_async(&mut store)
+                        .await?
+                        .call_describe(&mut store)
+                        .await
+                }
+                WorldPre::Exporter(pre) => {
+                    pre.instantiate_async(&mut store)
+                        .await?
+                        .call_describe(&mut store)
+                        .await
+                }
+                WorldPre::Detector(pre) => {
+                    pre.instantiate_async(&mut store)
+                        .await?
+                        .call_describe(&mut store)
+                        .await
+                }
+                WorldPre::Notifier(pre) => {
+                    pre.instantiate_async(&mut store)
+                        .await?
+                        .call_describe(&mut store)
+                        .await
+                }
             }
         };
-        let info = run_bounded(&limits, call).await.map_err(|e| PrepareError::Describe(classify(e, &store, &limits)))?;
+        let info = run_bounded(&limits, call)
+            .await
+            .map_err(|e| PrepareError::Describe(classify(e, &store, &limits)))?;
         Ok(PluginInfo {
             name: info.name,
             version: info.version,
@@ -290,7 +371,11 @@ impl Runtime {
     }
 
     /// Runs a probe plugin once against `inv.target`.
-    pub async fn probe(&self, plugin: &Plugin, inv: &Invocation<'_>) -> Result<ProbeResult, InvocationError> {
+    pub async fn probe(
+        &self,
+        plugin: &Plugin,
+        inv: &Invocation<'_>,
+    ) -> Result<ProbeResult, InvocationError> {
         let WorldPre::Probe(pre) = &plugin.inner.pre else {
             return Err(wrong_world(plugin, World::Probe));
         };
@@ -298,14 +383,20 @@ impl Runtime {
         let timeout_ms = plugin_timeout_ms(inv.limits);
         let call = async {
             let instance = pre.instantiate_async(&mut store).await?;
-            instance.call_probe(&mut store, inv.target, inv.config, timeout_ms).await
+            instance
+                .call_probe(&mut store, inv.target, inv.config, timeout_ms)
+                .await
         };
-        let returned = run_bounded(inv.limits, call).await.map_err(|e| classify(e, &store, inv.limits))?;
+        let returned = run_bounded(inv.limits, call)
+            .await
+            .map_err(|e| classify(e, &store, inv.limits))?;
         let result = returned.map_err(plugin_error)?;
         let result = ProbeResult {
             success: result.success,
             duration_seconds: result.duration_seconds,
-            failure_reason: result.failure_reason.map(|r| failure_reason_str(r).to_string()),
+            failure_reason: result
+                .failure_reason
+                .map(|r| failure_reason_str(r).to_string()),
             message: result.message,
             samples: result.samples.into_iter().map(sample_from_wit).collect(),
         };
@@ -314,7 +405,11 @@ impl Runtime {
     }
 
     /// Runs an exporter plugin once against `inv.target`.
-    pub async fn collect(&self, plugin: &Plugin, inv: &Invocation<'_>) -> Result<Vec<Sample>, InvocationError> {
+    pub async fn collect(
+        &self,
+        plugin: &Plugin,
+        inv: &Invocation<'_>,
+    ) -> Result<Vec<Sample>, InvocationError> {
         let WorldPre::Exporter(pre) = &plugin.inner.pre else {
             return Err(wrong_world(plugin, World::Exporter));
         };
@@ -322,10 +417,18 @@ impl Runtime {
         let timeout_ms = plugin_timeout_ms(inv.limits);
         let call = async {
             let instance = pre.instantiate_async(&mut store).await?;
-            instance.call_collect(&mut store, inv.target, inv.config, timeout_ms).await
+            instance
+                .call_collect(&mut store, inv.target, inv.config, timeout_ms)
+                .await
         };
-        let returned = run_bounded(inv.limits, call).await.map_err(|e| classify(e, &store, inv.limits))?;
-        let samples: Vec<Sample> = returned.map_err(plugin_error)?.into_iter().map(sample_from_wit).collect();
+        let returned = run_bounded(inv.limits, call)
+            .await
+            .map_err(|e| classify(e, &store, inv.limits))?;
+        let samples: Vec<Sample> = returned
+            .map_err(plugin_error)?
+            .into_iter()
+            .map(sample_from_wit)
+            .collect();
         check_output(samples.iter().map(Sample::size_bytes).sum(), inv.limits)?;
         Ok(samples)
     }
@@ -333,25 +436,46 @@ impl Runtime {
     /// A probe instance kept alive across calls: what a reused instance
     /// costs, for benchmarks. Production invocations use fresh instances
     /// because a trapped instance cannot be entered again.
-    pub async fn warm_probe(&self, plugin: &Plugin, inv: &Invocation<'_>) -> Result<WarmProbe, InvocationError> {
+    pub async fn warm_probe(
+        &self,
+        plugin: &Plugin,
+        inv: &Invocation<'_>,
+    ) -> Result<WarmProbe, InvocationError> {
         let WorldPre::Probe(pre) = &plugin.inner.pre else {
             return Err(wrong_world(plugin, World::Probe));
         };
         let mut store = self.new_store(plugin, inv).await?;
-        let instance = pre.instantiate_async(&mut store).await.map_err(|e| classify(e, &store, inv.limits))?;
-        Ok(WarmProbe { store, instance, limits: inv.limits.clone() })
+        let instance = pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| classify(e, &store, inv.limits))?;
+        Ok(WarmProbe {
+            store,
+            instance,
+            limits: inv.limits.clone(),
+        })
     }
 
-    async fn new_store(&self, plugin: &Plugin, inv: &Invocation<'_>) -> Result<Store<InvocationState>, InvocationError> {
+    async fn new_store(
+        &self,
+        plugin: &Plugin,
+        inv: &Invocation<'_>,
+    ) -> Result<Store<InvocationState>, InvocationError> {
         let deadline = Instant::now() + inv.limits.timeout;
         let identity = Identity {
             plugin: plugin.inner.name.as_str().into(),
             job: inv.job.into(),
             target: inv.target.into(),
         };
-        let state = sandbox::build_state(identity, inv.grants, self.state.clone(), inv.limits.memory_bytes, deadline)
-            .await
-            .map_err(|e| InvocationError::new(FailureKind::Instantiate, e))?;
+        let state = sandbox::build_state(
+            identity,
+            inv.grants,
+            self.state.clone(),
+            inv.limits.memory_bytes,
+            deadline,
+        )
+        .await
+        .map_err(|e| InvocationError::new(FailureKind::Instantiate, e))?;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(1);
@@ -361,7 +485,10 @@ impl Runtime {
             }
             // Yield through tokio on every tick: a plain `Yield` starves the
             // runtime's timers under several spinning guests.
-            Ok(wasmtime::UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now())))
+            Ok(wasmtime::UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(tokio::task::yield_now()),
+            ))
         });
         Ok(store)
     }
@@ -375,7 +502,11 @@ pub struct WarmProbe {
 }
 
 impl WarmProbe {
-    pub async fn probe(&mut self, target: &str, config: &str) -> Result<ProbeResult, InvocationError> {
+    pub async fn probe(
+        &mut self,
+        target: &str,
+        config: &str,
+    ) -> Result<ProbeResult, InvocationError> {
         self.store.data_mut().deadline = Instant::now() + self.limits.timeout;
         let timeout_ms = plugin_timeout_ms(&self.limits);
         let returned = self
@@ -462,7 +593,9 @@ fn check_header(wasm: &[u8]) -> Result<(), PrepareError> {
     match u16::from_le_bytes([wasm[6], wasm[7]]) {
         0 => Err(PrepareError::CoreModule),
         1 => Ok(()),
-        layer => Err(PrepareError::Invalid(format!("unknown WebAssembly layer {layer}"))),
+        layer => Err(PrepareError::Invalid(format!(
+            "unknown WebAssembly layer {layer}"
+        ))),
     }
 }
 
@@ -471,7 +604,10 @@ const DETECTION_EXPORT: &str = "lookout:plugin/detection@0.1.0";
 /// Which world a component implements, judged by its exports.
 fn classify_world(engine: &Engine, component: &Component) -> Result<World, PrepareError> {
     let ty = component.component_type();
-    let exports: Vec<String> = ty.exports(engine).map(|(name, _)| name.to_string()).collect();
+    let exports: Vec<String> = ty
+        .exports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
     let has = |name: &str| exports.iter().any(|e| e == name);
     let world = if has("probe") {
         World::Probe
@@ -485,7 +621,10 @@ fn classify_world(engine: &Engine, component: &Component) -> Result<World, Prepa
         return Err(PrepareError::NoWorld { exports });
     };
     if !has("describe") {
-        return Err(PrepareError::MissingExport { world, missing: "describe" });
+        return Err(PrepareError::MissingExport {
+            world,
+            missing: "describe",
+        });
     }
     Ok(world)
 }
@@ -500,14 +639,21 @@ fn plugin_timeout_ms(limits: &Limits) -> u32 {
 
 /// Runs `call` under the tokio half of the deadline (time blocked in host
 /// calls, which epochs cannot interrupt).
-async fn run_bounded<T>(limits: &Limits, call: impl Future<Output = wasmtime::Result<T>>) -> wasmtime::Result<T> {
+async fn run_bounded<T>(
+    limits: &Limits,
+    call: impl Future<Output = wasmtime::Result<T>>,
+) -> wasmtime::Result<T> {
     match tokio::time::timeout(limits.timeout + limits::DEADLINE_GRACE, call).await {
         Ok(result) => result,
         Err(_) => Err(Trap::Interrupt.into()),
     }
 }
 
-fn classify(error: wasmtime::Error, store: &Store<InvocationState>, limits: &Limits) -> InvocationError {
+fn classify(
+    error: wasmtime::Error,
+    store: &Store<InvocationState>,
+    limits: &Limits,
+) -> InvocationError {
     let state = store.data();
     let tail = stderr_summary(&String::from_utf8_lossy(&state.stderr.contents()))
         .map(|l| format!(" ({l})"))
@@ -515,19 +661,30 @@ fn classify(error: wasmtime::Error, store: &Store<InvocationState>, limits: &Lim
     if state.limiter.hit.load(Ordering::Relaxed) {
         return InvocationError::new(
             FailureKind::MemoryLimit,
-            format!("plugin exceeded its memory cap of {} MiB{tail}", limits.memory_bytes >> 20),
+            format!(
+                "plugin exceeded its memory cap of {} MiB{tail}",
+                limits.memory_bytes >> 20
+            ),
         );
     }
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => InvocationError::new(
             FailureKind::Deadline,
-            format!("plugin did not finish within its deadline of {:?}", limits.timeout),
+            format!(
+                "plugin did not finish within its deadline of {:?}",
+                limits.timeout
+            ),
         ),
         Some(Trap::StackOverflow) => InvocationError::new(
             FailureKind::StackOverflow,
-            format!("plugin overflowed its wasm stack of {} KiB", limits::MAX_WASM_STACK_BYTES >> 10),
+            format!(
+                "plugin overflowed its wasm stack of {} KiB",
+                limits::MAX_WASM_STACK_BYTES >> 10
+            ),
         ),
-        Some(trap) => InvocationError::new(FailureKind::Trap, format!("plugin trapped: {trap}{tail}")),
+        Some(trap) => {
+            InvocationError::new(FailureKind::Trap, format!("plugin trapped: {trap}{tail}"))
+        }
         None if error.to_string().contains("instance") && error.to_string().contains("limit") => {
             InvocationError::new(FailureKind::Instantiate, format!("{error:#}"))
         }
@@ -538,13 +695,21 @@ fn classify(error: wasmtime::Error, store: &Store<InvocationState>, limits: &Lim
 /// The line of a plugin's stderr that explains a trap: the message after
 /// Rust's "panicked at" line, else the last line that is not a `note:`.
 fn stderr_summary(stderr: &str) -> Option<String> {
-    let lines: Vec<&str> = stderr.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     if let Some(at) = lines.iter().rposition(|l| l.contains("panicked at"))
         && let Some(message) = lines.get(at + 1)
     {
         return Some(format!("panicked: {message}"));
     }
-    lines.iter().rev().find(|l| !l.starts_with("note:")).map(|l| l.to_string())
+    lines
+        .iter()
+        .rev()
+        .find(|l| !l.starts_with("note:"))
+        .map(|l| l.to_string())
 }
 
 fn plugin_error(error: wit::PluginError) -> InvocationError {
@@ -558,7 +723,11 @@ fn plugin_error(error: wit::PluginError) -> InvocationError {
 fn wrong_world(plugin: &Plugin, wanted: World) -> InvocationError {
     InvocationError::new(
         FailureKind::WrongWorld,
-        format!("plugin {} is a {} plugin, not a {wanted}", plugin.name(), plugin.world()),
+        format!(
+            "plugin {} is a {} plugin, not a {wanted}",
+            plugin.name(),
+            plugin.world()
+        ),
     )
 }
 
@@ -566,14 +735,22 @@ fn check_output(size: u64, limits: &Limits) -> Result<(), InvocationError> {
     if size > limits.output_bytes {
         return Err(InvocationError::new(
             FailureKind::OutputLimit,
-            format!("plugin returned {size} bytes, over the output cap of {} bytes", limits.output_bytes),
+            format!(
+                "plugin returned {size} bytes, over the output cap of {} bytes",
+                limits.output_bytes
+            ),
         ));
     }
     Ok(())
 }
 
 fn sample_from_wit(s: wit::Sample) -> Sample {
-    Sample { name: s.name, labels: s.labels, value: s.value, timestamp_ms: s.timestamp_ms }
+    Sample {
+        name: s.name,
+        labels: s.labels,
+        value: s.value,
+        timestamp_ms: s.timestamp_ms,
+    }
 }
 
 fn failure_reason_str(reason: wit::FailureReason) -> &'static str {
@@ -616,11 +793,21 @@ impl bindings::host::Host for InvocationState {
         }
         let id = &host.identity;
         match level {
-            Level::Trace => tracing::trace!(plugin = %id.plugin, job = %id.job, target = %id.target, "{message}"),
-            Level::Debug => tracing::debug!(plugin = %id.plugin, job = %id.job, target = %id.target, "{message}"),
-            Level::Info => tracing::info!(plugin = %id.plugin, job = %id.job, target = %id.target, "{message}"),
-            Level::Warn => tracing::warn!(plugin = %id.plugin, job = %id.job, target = %id.target, "{message}"),
-            Level::Error => tracing::error!(plugin = %id.plugin, job = %id.job, target = %id.target, "{message}"),
+            Level::Trace => {
+                tracing::trace!(plugin = %id.plugin, job = %id.job, target = %id.target, "{message}")
+            }
+            Level::Debug => {
+                tracing::debug!(plugin = %id.plugin, job = %id.job, target = %id.target, "{message}")
+            }
+            Level::Info => {
+                tracing::info!(plugin = %id.plugin, job = %id.job, target = %id.target, "{message}")
+            }
+            Level::Warn => {
+                tracing::warn!(plugin = %id.plugin, job = %id.job, target = %id.target, "{message}")
+            }
+            Level::Error => {
+                tracing::error!(plugin = %id.plugin, job = %id.job, target = %id.target, "{message}")
+            }
         }
         Ok(())
     }
@@ -636,12 +823,24 @@ impl bindings::host::Host for InvocationState {
         }))
     }
 
-    async fn kv_set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), String>> {
+    async fn kv_set(
+        &mut self,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), String>> {
         if key.len() > limits::MAX_KV_KEY_BYTES {
-            return Ok(Err(format!("key is {} bytes; the cap is {}", key.len(), limits::MAX_KV_KEY_BYTES)));
+            return Ok(Err(format!(
+                "key is {} bytes; the cap is {}",
+                key.len(),
+                limits::MAX_KV_KEY_BYTES
+            )));
         }
         if value.len() > limits::MAX_KV_VALUE_BYTES {
-            return Ok(Err(format!("value is {} bytes; the cap is {}", value.len(), limits::MAX_KV_VALUE_BYTES)));
+            return Ok(Err(format!(
+                "value is {} bytes; the cap is {}",
+                value.len(),
+                limits::MAX_KV_VALUE_BYTES
+            )));
         }
         let (state, plugin) = (self.host.state.clone(), self.host.identity.plugin.clone());
         Ok(tokio::task::spawn_blocking(move || state.set(&plugin, &key, &value)).await?)
@@ -662,24 +861,42 @@ mod tests {
 
     #[test]
     fn header_check_tells_files_modules_and_components_apart() {
-        assert!(matches!(check_header(b"hello world"), Err(PrepareError::NotWasm)));
-        assert!(matches!(check_header(b"\0asm\x01\0\0\0"), Err(PrepareError::CoreModule)));
+        assert!(matches!(
+            check_header(b"hello world"),
+            Err(PrepareError::NotWasm)
+        ));
+        assert!(matches!(
+            check_header(b"\0asm\x01\0\0\0"),
+            Err(PrepareError::CoreModule)
+        ));
         assert!(check_header(b"\0asm\x0d\0\x01\0").is_ok());
     }
 
     #[test]
     fn stderr_summary_finds_the_panic_message() {
         let rust_panic = "thread '<unnamed>' panicked at src/lib.rs:9:5:\nboom on purpose\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n";
-        assert_eq!(stderr_summary(rust_panic).as_deref(), Some("panicked: boom on purpose"));
-        assert_eq!(stderr_summary("first\nmemory allocation of 1048576 bytes failed\n").as_deref(), Some("memory allocation of 1048576 bytes failed"));
+        assert_eq!(
+            stderr_summary(rust_panic).as_deref(),
+            Some("panicked: boom on purpose")
+        );
+        assert_eq!(
+            stderr_summary("first\nmemory allocation of 1048576 bytes failed\n").as_deref(),
+            Some("memory allocation of 1048576 bytes failed")
+        );
         assert_eq!(stderr_summary("\n  \n"), None);
     }
 
     #[test]
     fn plugin_is_told_a_timeout_under_the_host_deadline() {
-        let limits = Limits { timeout: Duration::from_secs(10), ..Limits::default() };
+        let limits = Limits {
+            timeout: Duration::from_secs(10),
+            ..Limits::default()
+        };
         assert_eq!(plugin_timeout_ms(&limits), 9_500);
-        let limits = Limits { timeout: Duration::from_secs(1), ..Limits::default() };
+        let limits = Limits {
+            timeout: Duration::from_secs(1),
+            ..Limits::default()
+        };
         assert_eq!(plugin_timeout_ms(&limits), 900);
     }
 }

@@ -23,8 +23,8 @@ use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
-use super::limits;
 use super::PluginStateStore;
+use super::limits;
 use crate::model::Grants;
 
 /// Who is running, for log lines and key-value scoping.
@@ -50,13 +50,20 @@ pub struct InvocationState {
 
 impl WasiView for InvocationState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 impl WasiHttpView for InvocationState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.http_policy }
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.http_policy,
+        }
     }
 }
 
@@ -75,16 +82,17 @@ pub fn target_host_port(target: &str) -> (String, Option<u16>) {
         None => target,
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let authority = authority.rsplit_once('@').map(|(_, a)| a).unwrap_or(authority);
+    let authority = authority
+        .rsplit_once('@')
+        .map(|(_, a)| a)
+        .unwrap_or(authority);
     if let Some(v6) = authority.strip_prefix('[') {
         let (host, after) = v6.split_once(']').unwrap_or((v6, ""));
         let port = after.strip_prefix(':').and_then(|p| p.parse().ok());
         return (host.to_ascii_lowercase(), port);
     }
     match authority.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') => {
-            (host.to_ascii_lowercase(), port.parse().ok())
-        }
+        Some((host, port)) if !host.contains(':') => (host.to_ascii_lowercase(), port.parse().ok()),
         _ => (authority.to_ascii_lowercase(), None),
     }
 }
@@ -97,7 +105,10 @@ pub fn expand_target(patterns: &[String], target: &str) -> Vec<String> {
         Some(p) => format!("{host}:{p}"),
         None => host.clone(),
     };
-    patterns.iter().map(|p| p.replace("{target}", &host_port)).collect()
+    patterns
+        .iter()
+        .map(|p| p.replace("{target}", &host_port))
+        .collect()
 }
 
 /// A `host[:port]` pattern: host is exact, `*`, or `*.suffix`; port exact or any.
@@ -160,8 +171,19 @@ impl WasiHttpHooks for HttpPolicy {
             > + Send,
     > {
         let uri = request.uri();
-        let host = uri.host().unwrap_or("").trim_start_matches('[').trim_end_matches(']').to_string();
-        let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("http") { 80 } else { 443 });
+        let host = uri
+            .host()
+            .unwrap_or("")
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let port = uri
+            .port_u16()
+            .unwrap_or(if uri.scheme_str() == Some("http") {
+                80
+            } else {
+                443
+            });
         if !self.permits(&host, port) {
             tracing::warn!(
                 plugin = %self.identity.plugin, job = %self.identity.job, target = %self.identity.target,
@@ -182,10 +204,12 @@ impl WasiHttpHooks for HttpPolicy {
         drop(fut);
         Box::new(async move {
             use http_body_util::BodyExt;
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            let (response, io) =
+                wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
             Ok((
                 response.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+                Box::new(io)
+                    as Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
             ))
         })
     }
@@ -200,7 +224,12 @@ pub struct MemoryLimiter {
 }
 
 impl wasmtime::ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.max_bytes {
             self.hit.store(true, Ordering::Relaxed);
             return Ok(false);
@@ -208,7 +237,12 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= limits::MAX_TABLE_ELEMENTS)
     }
 }
@@ -272,8 +306,12 @@ pub(super) async fn build_state(
         let allowed = match use_ {
             // Connect and send perform an implicit bind to the wildcard
             // address first; that bind is harmless and must pass.
-            SocketAddrUse::TcpBind => addr.ip().is_unspecified() && addr.port() == 0 && !tcp.is_empty(),
-            SocketAddrUse::UdpBind => addr.ip().is_unspecified() && addr.port() == 0 && !udp.is_empty(),
+            SocketAddrUse::TcpBind => {
+                addr.ip().is_unspecified() && addr.port() == 0 && !tcp.is_empty()
+            }
+            SocketAddrUse::UdpBind => {
+                addr.ip().is_unspecified() && addr.port() == 0 && !udp.is_empty()
+            }
             SocketAddrUse::TcpConnect => tcp.permits(addr),
             SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => udp.permits(addr),
             // Plugins are clients; nothing may listen or accept.
@@ -307,8 +345,15 @@ pub(super) async fn build_state(
             allowed: http.iter().map(|p| HostPattern::parse(p)).collect(),
             deadline,
         },
-        limiter: MemoryLimiter { max_bytes: max_memory_bytes as usize, hit: Arc::new(AtomicBool::new(false)) },
-        host: HostServices { identity, state, log_lines: 0 },
+        limiter: MemoryLimiter {
+            max_bytes: max_memory_bytes as usize,
+            hit: Arc::new(AtomicBool::new(false)),
+        },
+        host: HostServices {
+            identity,
+            state,
+            log_lines: 0,
+        },
         deadline,
         stderr,
     })
@@ -320,24 +365,45 @@ mod tests {
 
     #[test]
     fn target_host_port_reads_urls_pairs_and_v6() {
-        assert_eq!(target_host_port("http://Example.com:8080/x?y"), ("example.com".into(), Some(8080)));
-        assert_eq!(target_host_port("https://user:pw@example.com/"), ("example.com".into(), None));
-        assert_eq!(target_host_port("127.0.0.1:6379"), ("127.0.0.1".into(), Some(6379)));
+        assert_eq!(
+            target_host_port("http://Example.com:8080/x?y"),
+            ("example.com".into(), Some(8080))
+        );
+        assert_eq!(
+            target_host_port("https://user:pw@example.com/"),
+            ("example.com".into(), None)
+        );
+        assert_eq!(
+            target_host_port("127.0.0.1:6379"),
+            ("127.0.0.1".into(), Some(6379))
+        );
         assert_eq!(target_host_port("[::1]:80"), ("::1".into(), Some(80)));
-        assert_eq!(target_host_port("db.internal"), ("db.internal".into(), None));
+        assert_eq!(
+            target_host_port("db.internal"),
+            ("db.internal".into(), None)
+        );
     }
 
     #[test]
     fn target_placeholder_expands_to_host_and_port() {
-        let out = expand_target(&["{target}".into(), "api.example.com".into()], "http://127.0.0.1:9000/health");
-        assert_eq!(out, vec!["127.0.0.1:9000".to_string(), "api.example.com".to_string()]);
+        let out = expand_target(
+            &["{target}".into(), "api.example.com".into()],
+            "http://127.0.0.1:9000/health",
+        );
+        assert_eq!(
+            out,
+            vec!["127.0.0.1:9000".to_string(), "api.example.com".to_string()]
+        );
     }
 
     #[test]
     fn host_patterns_match_exact_wildcard_and_port() {
         let p = HostPattern::parse("*.example.com");
         assert!(p.matches("api.example.com", 443));
-        assert!(!p.matches("example.com", 443), "a suffix wildcard needs a subdomain");
+        assert!(
+            !p.matches("example.com", 443),
+            "a suffix wildcard needs a subdomain"
+        );
         assert!(!p.matches("evilexample.com", 443));
         let p = HostPattern::parse("127.0.0.1:9000");
         assert!(p.matches("127.0.0.1", 9000));
@@ -349,7 +415,10 @@ mod tests {
     async fn socket_allow_list_checks_ip_and_port() {
         let list = SocketAllowList::resolve(&["127.0.0.1:6379".into(), "localhost".into()]).await;
         assert!(list.permits("127.0.0.1:6379".parse().unwrap()));
-        assert!(list.permits("127.0.0.1:1234".parse().unwrap()), "localhost with any port resolves to 127.0.0.1");
+        assert!(
+            list.permits("127.0.0.1:1234".parse().unwrap()),
+            "localhost with any port resolves to 127.0.0.1"
+        );
         assert!(!list.permits("10.1.2.3:6379".parse().unwrap()));
         let empty = SocketAllowList::resolve(&[]).await;
         assert!(empty.is_empty() && !empty.permits("127.0.0.1:80".parse().unwrap()));
