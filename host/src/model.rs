@@ -18,13 +18,6 @@ pub enum World {
 }
 
 impl World {
-    pub const ALL: [World; 4] = [
-        World::Probe,
-        World::Exporter,
-        World::Detector,
-        World::Notifier,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             World::Probe => "probe",
@@ -213,19 +206,6 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
-    pub const ALL: [FailureKind; 10] = [
-        FailureKind::Deadline,
-        FailureKind::Trap,
-        FailureKind::MemoryLimit,
-        FailureKind::StackOverflow,
-        FailureKind::OutputLimit,
-        FailureKind::PluginConfig,
-        FailureKind::PluginTransient,
-        FailureKind::PluginPermanent,
-        FailureKind::Instantiate,
-        FailureKind::WrongWorld,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             FailureKind::Deadline => "deadline",
@@ -239,18 +219,6 @@ impl FailureKind {
             FailureKind::Instantiate => "instantiate",
             FailureKind::WrongWorld => "wrong_world",
         }
-    }
-
-    /// Failures that mean the sandbox stopped the plugin: traps and limits.
-    pub fn is_sandbox_stop(self) -> bool {
-        matches!(
-            self,
-            FailureKind::Deadline
-                | FailureKind::Trap
-                | FailureKind::MemoryLimit
-                | FailureKind::StackOverflow
-                | FailureKind::OutputLimit
-        )
     }
 }
 

@@ -98,7 +98,6 @@ type WriteRequest = (InvocationRecord, oneshot::Sender<Result<(), StorageError>>
 pub struct Storage {
     db: Arc<Database>,
     writer: std::sync::mpsc::Sender<WriteRequest>,
-    seq: Arc<AtomicU64>,
 }
 
 impl Storage {
@@ -124,14 +123,14 @@ impl Storage {
 
         // Sequence numbers only break ties between results of the same
         // millisecond; starting from the clock keeps them unique across restarts.
-        let seq = Arc::new(AtomicU64::new(now_ms() as u64 * 1_000_000));
+        let seq = AtomicU64::new(now_ms() as u64 * 1_000_000);
         let (writer, queue) = std::sync::mpsc::channel::<WriteRequest>();
-        let (db2, seq2) = (db.clone(), seq.clone());
+        let db2 = db.clone();
         std::thread::Builder::new()
             .name("lookout-storage".into())
-            .spawn(move || write_loop(&db2, &seq2, queue))
+            .spawn(move || write_loop(&db2, &seq, queue))
             .map_err(db_err)?;
-        Ok(Arc::new(Storage { db, writer, seq }))
+        Ok(Arc::new(Storage { db, writer }))
     }
 
     // ---- plugin registry -------------------------------------------------
@@ -289,11 +288,6 @@ impl Storage {
         }
         tx.commit().map_err(db_err)?;
         Ok(deleted)
-    }
-
-    /// Allocates a tie-breaking sequence number (exposed for tests).
-    pub fn next_seq(&self) -> u64 {
-        self.seq.fetch_add(1, Ordering::Relaxed)
     }
 }
 
