@@ -38,7 +38,6 @@ mod url;
 
 use std::borrow::Cow;
 use std::cell::Cell;
-use std::fmt;
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
@@ -54,7 +53,8 @@ use wasip2::io::streams::{OutputStream, StreamError};
 pub use status::StatusCodes;
 use url::Url;
 
-use crate::{FailureReason, PluginError, ProbeReport};
+pub use crate::Error;
+use crate::FailureReason;
 
 /// Largest response body [`Request::send`] reads unless told otherwise
 /// ([`Request::max_body_size`]): 10 MiB. The body is held in the plugin's
@@ -203,7 +203,7 @@ impl Request {
                     let next = url
                         .join(&String::from_utf8_lossy(location))
                         .map_err(|error| {
-                            let message = format!("bad redirect ({status}): {}", error.message);
+                            let message = format!("bad redirect ({status}): {}", error.message());
                             Error::new(FailureReason::Protocol, message)
                         })?;
                     drop(response);
@@ -318,60 +318,9 @@ impl Response {
     }
 }
 
-/// Why a request failed, with the [`FailureReason`] a probe reports for it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error {
-    reason: FailureReason,
-    message: String,
-}
-
 impl Error {
-    pub fn new(reason: FailureReason, message: impl Into<String>) -> Self {
-        Self {
-            reason,
-            message: message.into(),
-        }
-    }
-
-    pub fn reason(&self) -> FailureReason {
-        self.reason
-    }
-
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-
     fn other(message: impl Into<String>) -> Self {
         Self::new(FailureReason::Other, message)
-    }
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Error {}
-
-/// A failed request is a failed probe, for the error's reason.
-impl From<Error> for ProbeReport {
-    fn from(error: Error) -> Self {
-        ProbeReport::failure(error.reason, error.message)
-    }
-}
-
-/// For exporters and notifiers, where `?` on a request should fail the call:
-/// a bad URL or header is [`PluginError::Config`], a denied request
-/// [`PluginError::Permanent`] (retrying will not help until the grant
-/// changes), anything else [`PluginError::Transient`].
-impl From<Error> for PluginError {
-    fn from(error: Error) -> Self {
-        match error.reason {
-            FailureReason::Config => PluginError::Config(error.message),
-            FailureReason::Denied => PluginError::Permanent(error.message),
-            _ => PluginError::Transient(error.message),
-        }
     }
 }
 
@@ -834,28 +783,6 @@ mod tests {
             mapped(ErrorCode::HttpRequestDenied)
                 .1
                 .starts_with("request denied")
-        );
-    }
-
-    #[test]
-    fn errors_become_reports_and_plugin_errors() {
-        let report = ProbeReport::from(Error::new(FailureReason::Denied, "no grant"));
-        assert!(!report.success);
-        assert_eq!(report.failure_reason, Some(FailureReason::Denied));
-        assert_eq!(report.message, "no grant");
-
-        let plugin_error = |reason| PluginError::from(Error::new(reason, "m"));
-        assert_eq!(
-            plugin_error(FailureReason::Config),
-            PluginError::Config("m".into())
-        );
-        assert_eq!(
-            plugin_error(FailureReason::Denied),
-            PluginError::Permanent("m".into())
-        );
-        assert_eq!(
-            plugin_error(FailureReason::Timeout),
-            PluginError::Transient("m".into())
         );
     }
 

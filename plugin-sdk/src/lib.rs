@@ -93,6 +93,7 @@
 pub mod __private;
 pub mod bindings;
 mod config;
+mod error;
 pub mod http;
 mod info;
 pub mod kv;
@@ -106,6 +107,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 
 pub use config::{NoConfig, parse_config};
+pub use error::Error;
 pub use info::{Capabilities, PluginInfo, TARGET};
 pub use notify::{Alert, Delivery, Labels, Notification};
 pub use report::{

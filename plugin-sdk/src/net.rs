@@ -34,7 +34,6 @@
 //! reports, so a probe turns one into its report with
 //! `ProbeReport::from(error)`.
 
-use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::time::{Duration, Instant};
 
@@ -49,37 +48,14 @@ use wasip2::sockets::network::{
 use wasip2::sockets::tcp::{ShutdownType, TcpSocket};
 use wasip2::sockets::tcp_create_socket::create_tcp_socket;
 
-use crate::{FailureReason, PluginError, ProbeReport};
+pub use crate::Error;
+use crate::FailureReason;
 
 /// Bytes written per `write` call at most; wasi:io permits larger writes
 /// only in steps anyway.
 const WRITE_CHUNK: usize = 64 * 1024;
 
-/// Why a network operation failed, with the [`FailureReason`] a probe
-/// reports for it. The message names the operation and the peer
-/// (`connecting to 127.0.0.1:1: connection refused`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error {
-    reason: FailureReason,
-    message: String,
-}
-
 impl Error {
-    pub fn new(reason: FailureReason, message: impl Into<String>) -> Self {
-        Self {
-            reason,
-            message: message.into(),
-        }
-    }
-
-    pub fn reason(&self) -> FailureReason {
-        self.reason
-    }
-
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-
     /// `what` ran out of time.
     fn timeout(what: &str) -> Self {
         Self::new(FailureReason::Timeout, format!("{what}: timed out"))
@@ -102,35 +78,6 @@ impl Error {
                 let (reason, detail) = classify_stream_error(&error.to_debug_string());
                 Self::new(reason, format!("{what}: {detail}"))
             }
-        }
-    }
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Error {}
-
-/// A failed network operation is a failed probe, for the error's reason.
-impl From<Error> for ProbeReport {
-    fn from(error: Error) -> Self {
-        ProbeReport::failure(error.reason, error.message)
-    }
-}
-
-/// For exporters and notifiers, where `?` should fail the call: a
-/// [`FailureReason::Config`] error is [`PluginError::Config`], a denied
-/// access [`PluginError::Permanent`] (retrying will not help until the grant
-/// changes), anything else [`PluginError::Transient`].
-impl From<Error> for PluginError {
-    fn from(error: Error) -> Self {
-        match error.reason {
-            FailureReason::Config => PluginError::Config(error.message),
-            FailureReason::Denied => PluginError::Permanent(error.message),
-            _ => PluginError::Transient(error.message),
         }
     }
 }
@@ -500,28 +447,6 @@ mod tests {
             (R::Connect, "connection failed: broken pipe".to_owned())
         );
         assert_eq!(classify_stream_error("").1, "connection failed");
-    }
-
-    #[test]
-    fn errors_become_reports_and_plugin_errors() {
-        let report = ProbeReport::from(Error::new(FailureReason::Connect, "refused"));
-        assert!(!report.success);
-        assert_eq!(report.failure_reason, Some(FailureReason::Connect));
-        assert_eq!(report.message, "refused");
-
-        let plugin_error = |reason| PluginError::from(Error::new(reason, "m"));
-        assert_eq!(
-            plugin_error(FailureReason::Config),
-            PluginError::Config("m".into())
-        );
-        assert_eq!(
-            plugin_error(FailureReason::Denied),
-            PluginError::Permanent("m".into())
-        );
-        assert_eq!(
-            plugin_error(FailureReason::Connect),
-            PluginError::Transient("m".into())
-        );
     }
 
     #[test]

@@ -3,27 +3,8 @@
 //! reuse them so one host implementation serves all four. WASI interfaces
 //! map to wasmtime-wasi's and wasmtime-wasi-http's own bindings.
 
-pub mod probe {
-    wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "lookout:plugin/probe",
-        imports: { default: async | trappable },
-        exports: { default: async },
-        require_store_data_send: true,
-        with: {
-            "wasi:io": wasmtime_wasi::p2::bindings::io,
-            "wasi:cli": wasmtime_wasi::p2::bindings::cli,
-            "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
-            "wasi:filesystem": wasmtime_wasi::p2::bindings::filesystem,
-            "wasi:random": wasmtime_wasi::p2::bindings::random,
-            "wasi:sockets": wasmtime_wasi::p2::bindings::sockets,
-            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
-        },
-    });
-}
-
 macro_rules! world_bindings {
-    ($module:ident, $world:literal) => {
+    ($module:ident, $world:literal $(, $shared:literal => $path:path)*) => {
         pub mod $module {
             wasmtime::component::bindgen!({
                 path: "../wit",
@@ -32,8 +13,7 @@ macro_rules! world_bindings {
                 exports: { default: async },
                 require_store_data_send: true,
                 with: {
-                    "lookout:plugin/types": super::probe::lookout::plugin::types,
-                    "lookout:plugin/host": super::probe::lookout::plugin::host,
+                    $($shared: $path,)*
                     "wasi:io": wasmtime_wasi::p2::bindings::io,
                     "wasi:cli": wasmtime_wasi::p2::bindings::cli,
                     "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
@@ -47,8 +27,21 @@ macro_rules! world_bindings {
     };
 }
 
-world_bindings!(exporter, "lookout:plugin/exporter");
-world_bindings!(detector, "lookout:plugin/detector");
-world_bindings!(notifier, "lookout:plugin/notifier");
+world_bindings!(probe, "lookout:plugin/probe");
+
+macro_rules! sharing_world_bindings {
+    ($module:ident, $world:literal) => {
+        world_bindings!(
+            $module,
+            $world,
+            "lookout:plugin/types" => super::probe::lookout::plugin::types,
+            "lookout:plugin/host" => super::probe::lookout::plugin::host
+        );
+    };
+}
+
+sharing_world_bindings!(exporter, "lookout:plugin/exporter");
+sharing_world_bindings!(detector, "lookout:plugin/detector");
+sharing_world_bindings!(notifier, "lookout:plugin/notifier");
 
 pub use probe::lookout::plugin::{host, types};

@@ -390,16 +390,7 @@ impl Runtime {
         let returned = run_bounded(inv.limits, call)
             .await
             .map_err(|e| classify(e, &store, inv.limits))?;
-        let result = returned.map_err(plugin_error)?;
-        let result = ProbeResult {
-            success: result.success,
-            duration_seconds: result.duration_seconds,
-            failure_reason: result
-                .failure_reason
-                .map(|r| failure_reason_str(r).to_string()),
-            message: result.message,
-            samples: result.samples.into_iter().map(sample_from_wit).collect(),
-        };
+        let result = probe_result_from_wit(returned.map_err(plugin_error)?);
         check_output(result.size_bytes(), inv.limits)?;
         Ok(result)
     }
@@ -514,14 +505,7 @@ impl WarmProbe {
             .call_probe(&mut self.store, target, config, timeout_ms)
             .await
             .map_err(|e| classify(e, &self.store, &self.limits))?;
-        let r = returned.map_err(plugin_error)?;
-        Ok(ProbeResult {
-            success: r.success,
-            duration_seconds: r.duration_seconds,
-            failure_reason: r.failure_reason.map(|r| failure_reason_str(r).to_string()),
-            message: r.message,
-            samples: r.samples.into_iter().map(sample_from_wit).collect(),
-        })
+        Ok(probe_result_from_wit(returned.map_err(plugin_error)?))
     }
 }
 
@@ -742,6 +726,16 @@ fn check_output(size: u64, limits: &Limits) -> Result<(), InvocationError> {
         ));
     }
     Ok(())
+}
+
+fn probe_result_from_wit(r: wit::ProbeResult) -> ProbeResult {
+    ProbeResult {
+        success: r.success,
+        duration_seconds: r.duration_seconds,
+        failure_reason: r.failure_reason.map(|r| failure_reason_str(r).to_string()),
+        message: r.message,
+        samples: r.samples.into_iter().map(sample_from_wit).collect(),
+    }
 }
 
 fn sample_from_wit(s: wit::Sample) -> Sample {
