@@ -112,6 +112,26 @@ async fn main() {
     let storage = Storage::open(dir.path()).unwrap();
     let cache = dir.path().join("cache");
 
+    // `LOOKOUT_BENCH_PROFILE=1`: only fresh-instance invocations, long
+    // enough for `perf record` to see where their time goes.
+    if std::env::var_os("LOOKOUT_BENCH_PROFILE").is_some() {
+        let runtime =
+            Runtime::with_allocation(&cache, storage.clone(), Some(Allocation::Pooling)).unwrap();
+        let bytes = std::fs::read(wasm("lookout_plugin_noop")).unwrap();
+        let plugin = runtime.prepare("noop", &bytes, &sha256(&bytes)).unwrap();
+        let (grants, limits) = (Grants::default(), Limits::default());
+        let inv = Invocation {
+            job: "bench",
+            target: "t",
+            config: "{}",
+            grants: &grants,
+            limits: &limits,
+        };
+        for _ in 0..200_000 {
+            runtime.probe(&plugin, &inv).await.unwrap();
+        }
+        return;
+    }
     println!("lookout runtime benchmark (release build, wasmtime 48)\n");
     let pooled = Runtime::with_allocation(&cache, storage.clone(), Some(Allocation::Pooling))
         .expect("pooling runtime");
