@@ -10,6 +10,9 @@
 //! | `GET /api/v1/plugins` | installed plugins: world, version, sha256, grants |
 //! | `GET /api/v1/jobs` | jobs and, per target, last outcome, next run, back-off |
 //! | `GET /api/v1/results?job=&target=&since=&limit=` | stored invocation results, oldest first |
+//! | `GET/POST /api/v1/query`, `/api/v1/query_range` | PromQL, Prometheus' API exactly |
+//! | `GET/POST /api/v1/series`, `/api/v1/labels`, `GET /api/v1/label/<name>/values` | series metadata |
+//! | `GET /api/v1/metadata`, `/api/v1/status/buildinfo` | what Grafana asks a Prometheus data source |
 //! | `GET /healthz` | `ok` while the process serves |
 //! | `GET /metrics` | the host's own figures, Prometheus text format |
 
@@ -23,6 +26,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::query::{QueryService, parse_step, parse_time};
 use crate::scheduler::JobBoard;
 use crate::storage::{ResultQuery, Storage};
 use crate::telemetry::Telemetry;
@@ -36,6 +40,7 @@ pub struct AppState {
     pub storage: Arc<Storage>,
     pub board: Arc<JobBoard>,
     pub telemetry: Arc<Telemetry>,
+    pub query: QueryService,
 }
 
 /// The API's routes; tests call it with `oneshot`, `serve` binds it.
@@ -44,6 +49,16 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/plugins", get(plugins))
         .route("/api/v1/jobs", get(jobs))
         .route("/api/v1/results", get(results))
+        .route("/api/v1/query", get(prom_query).post(prom_query))
+        .route(
+            "/api/v1/query_range",
+            get(prom_query_range).post(prom_query_range),
+        )
+        .route("/api/v1/series", get(prom_series).post(prom_series))
+        .route("/api/v1/labels", get(prom_labels).post(prom_labels))
+        .route("/api/v1/label/{name}/values", get(prom_label_values))
+        .route("/api/v1/metadata", get(prom_metadata))
+        .route("/api/v1/status/buildinfo", get(prom_buildinfo))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::NotFound })
@@ -63,14 +78,39 @@ pub async fn serve(
 
 enum ApiError {
     BadData(String),
+    /// A query that parsed but could not be evaluated (Prometheus: 422).
+    Execution(String),
+    /// A query that ran out of time (Prometheus: 503).
+    Timeout(String),
     NotFound,
     Internal(String),
+}
+
+impl From<lookout_promql::QueryError> for ApiError {
+    fn from(e: lookout_promql::QueryError) -> Self {
+        match e.http_status() {
+            400 => ApiError::BadData(e.to_string()),
+            503 => ApiError::Timeout(e.to_string()),
+            _ => ApiError::Execution(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::query::LookupError> for ApiError {
+    fn from(e: crate::query::LookupError) -> Self {
+        match e {
+            crate::query::LookupError::BadData(m) => ApiError::BadData(m),
+            crate::query::LookupError::Internal(m) => ApiError::Internal(m),
+        }
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, kind, message) = match self {
             ApiError::BadData(m) => (StatusCode::BAD_REQUEST, "bad_data", m),
+            ApiError::Execution(m) => (StatusCode::UNPROCESSABLE_ENTITY, "execution", m),
+            ApiError::Timeout(m) => (StatusCode::SERVICE_UNAVAILABLE, "timeout", m),
             ApiError::NotFound => (
                 StatusCode::NOT_FOUND,
                 "not_found",
@@ -126,7 +166,7 @@ async fn results(
     let since_ms = params
         .since
         .as_deref()
-        .map(parse_time)
+        .map(parse_since)
         .transpose()
         .map_err(ApiError::BadData)?;
     let limit = match params.limit.as_deref() {
@@ -171,16 +211,303 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
         .into_response())
 }
 
+/// Request parameters as Prometheus reads them: the URL's query string and,
+/// for POST, a form-encoded body, repeated keys kept (`match[]`).
+struct PromParams(Vec<(String, String)>);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for PromParams {
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let query = request.uri().query().unwrap_or("").to_string();
+        let is_form = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        let body = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|e| ApiError::BadData(format!("reading the request body: {e}")))?;
+        let mut pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        if is_form {
+            pairs.extend(form_urlencoded::parse(&body).into_owned());
+        }
+        Ok(PromParams(pairs))
+    }
+}
+
+impl PromParams {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn all(&self, key: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// A time parameter, or `default` when absent (Prometheus' messages).
+    fn time(&self, key: &str, default: i64) -> Result<i64, ApiError> {
+        match self.get(key) {
+            None | Some("") => Ok(default),
+            Some(text) => parse_time(text)
+                .map_err(|e| ApiError::BadData(format!("invalid parameter {key:?}: {e}"))),
+        }
+    }
+
+    fn required_time(&self, key: &str) -> Result<i64, ApiError> {
+        let text = self.get(key).unwrap_or("");
+        parse_time(text).map_err(|e| ApiError::BadData(format!("invalid parameter {key:?}: {e}")))
+    }
+
+    fn query(&self) -> Result<String, ApiError> {
+        match self.get("query") {
+            Some(q) if !q.trim().is_empty() => Ok(q.to_string()),
+            _ => Err(ApiError::BadData("invalid parameter \"query\": unknown position: parse error: no expression found in input".into())),
+        }
+    }
+}
+
+/// Prometheus' bounds for series metadata requests without start/end.
+const MIN_TIME: i64 = i64::MIN / 2;
+const MAX_TIME: i64 = i64::MAX / 2;
+
+/// Most points a range query may return per series, as Prometheus.
+const MAX_POINTS_PER_SERIES: i64 = 11_000;
+
+async fn prom_query(
+    State(state): State<AppState>,
+    params: PromParams,
+) -> Result<Response, ApiError> {
+    let query = params.query()?;
+    let t = params.time("time", crate::storage::now_ms())?;
+    let service = state.query.clone();
+    let value = tokio::task::spawn_blocking(move || service.instant(&query, t))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(success(lookout_promql::value_to_json(&value)))
+}
+
+async fn prom_query_range(
+    State(state): State<AppState>,
+    params: PromParams,
+) -> Result<Response, ApiError> {
+    let query = params.query()?;
+    let start = params.required_time("start")?;
+    let end = params.required_time("end")?;
+    if end < start {
+        return Err(ApiError::BadData(
+            "invalid parameter \"end\": end timestamp must not be before start time".into(),
+        ));
+    }
+    let step = parse_step(params.get("step").unwrap_or(""))
+        .map_err(|e| ApiError::BadData(format!("invalid parameter \"step\": {e}")))?;
+    if step <= 0 {
+        return Err(ApiError::BadData(
+            "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
+        ));
+    }
+    if (end - start) / step > MAX_POINTS_PER_SERIES {
+        return Err(ApiError::BadData(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into(),
+        ));
+    }
+    let service = state.query.clone();
+    let value = tokio::task::spawn_blocking(move || service.range(&query, start, end, step))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(success(lookout_promql::value_to_json(&value)))
+}
+
+fn labels_json(labels: &[(String, String)]) -> serde_json::Value {
+    serde_json::Value::Object(
+        labels
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect(),
+    )
+}
+
+async fn prom_series(
+    State(state): State<AppState>,
+    params: PromParams,
+) -> Result<Response, ApiError> {
+    let selectors = params.all("match[]");
+    if selectors.is_empty() {
+        return Err(ApiError::BadData("no match[] parameter provided".into()));
+    }
+    let sets = QueryService::parse_selectors(&selectors)?;
+    let (start, end) = (
+        params.time("start", MIN_TIME)?,
+        params.time("end", MAX_TIME)?,
+    );
+    let service = state.query.clone();
+    let found = tokio::task::spawn_blocking(move || service.series(&sets, start, end))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(success(
+        found.iter().map(|l| labels_json(l)).collect::<Vec<_>>(),
+    ))
+}
+
+async fn prom_labels(
+    State(state): State<AppState>,
+    params: PromParams,
+) -> Result<Response, ApiError> {
+    let sets = QueryService::parse_selectors(&params.all("match[]"))?;
+    let (start, end) = (
+        params.time("start", MIN_TIME)?,
+        params.time("end", MAX_TIME)?,
+    );
+    let service = state.query.clone();
+    let names = tokio::task::spawn_blocking(move || service.label_names(&sets, start, end))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(success(names))
+}
+
+async fn prom_label_values(
+    State(state): State<AppState>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    params: PromParams,
+) -> Result<Response, ApiError> {
+    let valid = name
+        .chars()
+        .enumerate()
+        .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()));
+    if name.is_empty() || !valid {
+        return Err(ApiError::BadData(format!("invalid label name: {name:?}")));
+    }
+    let sets = QueryService::parse_selectors(&params.all("match[]"))?;
+    let (start, end) = (
+        params.time("start", MIN_TIME)?,
+        params.time("end", MAX_TIME)?,
+    );
+    let service = state.query.clone();
+    let values =
+        tokio::task::spawn_blocking(move || service.label_values(&name, &sets, start, end))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(success(values))
+}
+
+/// Type and help of the metrics lookout itself writes; plugin metrics carry
+/// none yet (the scrape exporter will pass `# TYPE`/`# HELP` through).
+const KNOWN_METADATA: &[(&str, &str, &str)] = &[
+    (
+        "up",
+        "gauge",
+        "1 if the job's plugin ran for the target, 0 if the invocation failed.",
+    ),
+    (
+        "scrape_duration_seconds",
+        "gauge",
+        "Duration of the invocation.",
+    ),
+    (
+        "scrape_samples_scraped",
+        "gauge",
+        "Samples the plugin returned.",
+    ),
+    (
+        "probe_success",
+        "gauge",
+        "Displays whether or not the probe was a success",
+    ),
+    (
+        "probe_duration_seconds",
+        "gauge",
+        "Returns how long the probe took to complete in seconds",
+    ),
+    (
+        "probe_http_status_code",
+        "gauge",
+        "Response HTTP status code",
+    ),
+    (
+        "probe_http_content_length",
+        "gauge",
+        "Length of http content response",
+    ),
+    ("probe_http_redirects", "gauge", "The number of redirects"),
+    (
+        "probe_http_ssl",
+        "gauge",
+        "Indicates if SSL was used for the final redirect",
+    ),
+    (
+        "probe_dns_lookup_time_seconds",
+        "gauge",
+        "Returns the time taken for probe dns lookup in seconds",
+    ),
+    (
+        "probe_ip_protocol",
+        "gauge",
+        "Specifies whether probe ip protocol is IP4 or IP6",
+    ),
+];
+
+async fn prom_metadata(
+    State(state): State<AppState>,
+    params: PromParams,
+) -> Result<Response, ApiError> {
+    let wanted = params.get("metric").map(str::to_string);
+    let limit = params
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .filter(|l| *l > 0)
+        .unwrap_or(usize::MAX);
+    let service = state.query.clone();
+    let present = tokio::task::spawn_blocking(move || {
+        service.label_values("__name__", &[], MIN_TIME, MAX_TIME)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let mut out = serde_json::Map::new();
+    for (name, kind, help) in KNOWN_METADATA {
+        if out.len() >= limit
+            || wanted.as_deref().is_some_and(|w| w != *name)
+            || !present.iter().any(|p| p == name)
+        {
+            continue;
+        }
+        out.insert(
+            name.to_string(),
+            json!([{"type": kind, "help": help, "unit": ""}]),
+        );
+    }
+    Ok(success(out))
+}
+
+/// `version` is the Prometheus API level lookout answers to (Grafana picks
+/// features by it); `lookoutVersion` is lookout's own. `features` stays
+/// empty, or Grafana takes the server for Mimir.
+async fn prom_buildinfo() -> Response {
+    success(json!({
+        "version": "2.42.0",
+        "revision": "",
+        "branch": "",
+        "buildUser": "",
+        "buildDate": "",
+        "goVersion": "",
+        "lookoutVersion": env!("CARGO_PKG_VERSION"),
+    }))
+}
+
 /// A time as Prometheus' API takes it (Unix seconds, possibly fractional,
 /// or RFC 3339), or a duration back from now (`5m`). Returns ms since epoch.
-fn parse_time(text: &str) -> Result<i64, String> {
-    if let Ok(secs) = text.parse::<f64>()
-        && secs.is_finite()
-    {
-        return Ok((secs * 1000.0) as i64);
-    }
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
-        return Ok(t.timestamp_millis());
+fn parse_since(text: &str) -> Result<i64, String> {
+    if let Ok(t) = parse_time(text) {
+        return Ok(t);
     }
     if let Ok(d) = crate::config::parse_duration(text) {
         return Ok(crate::storage::now_ms() - d.as_millis() as i64);
@@ -200,12 +527,16 @@ mod tests {
     fn state() -> (tempfile::TempDir, AppState) {
         let dir = tempfile::tempdir().unwrap();
         let storage = Storage::open(dir.path()).unwrap();
+        let tsdb =
+            lookout_tsdb::Tsdb::open(storage.database(), lookout_tsdb::Options::default()).unwrap();
+        let query = QueryService::new(Arc::new(tsdb));
         (
             dir,
             AppState {
                 storage,
                 board: Arc::new(JobBoard::default()),
                 telemetry: Arc::new(Telemetry::new()),
+                query,
             },
         )
     }
@@ -255,13 +586,13 @@ mod tests {
 
     #[test]
     fn times_parse_in_all_three_forms() {
-        assert_eq!(parse_time("1700000000.5").unwrap(), 1_700_000_000_500);
+        assert_eq!(parse_since("1700000000.5").unwrap(), 1_700_000_000_500);
         assert_eq!(
-            parse_time("2023-11-14T22:13:20Z").unwrap(),
+            parse_since("2023-11-14T22:13:20Z").unwrap(),
             1_700_000_000_000
         );
-        let five_min_ago = parse_time("5m").unwrap();
+        let five_min_ago = parse_since("5m").unwrap();
         assert!((crate::storage::now_ms() - five_min_ago - 300_000).abs() < 1000);
-        assert!(parse_time("soon").is_err());
+        assert!(parse_since("soon").is_err());
     }
 }

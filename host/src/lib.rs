@@ -38,7 +38,9 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod ingest;
 pub mod model;
+pub mod query;
 pub mod registry;
 pub mod runtime;
 pub mod scheduler;

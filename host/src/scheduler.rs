@@ -10,8 +10,8 @@
 //! scrapes, then keep a fixed cadence; cron jobs fire at their times plus a
 //! small per-target jitter.
 //!
-//! Back-off: a target whose *plugin* fails (trap, limit, deadline, plugin
-//! error) [`BACKOFF_AFTER`] times in a row is retried at doubling intervals
+//! Back-off: a target whose *plugin* fails (trap, limit, deadline, a config
+//! or permanent plugin error) [`BACKOFF_AFTER`] times in a row is retried at doubling intervals
 //! up to [`MAX_BACKOFF`]. A probe that runs and finds its target down is not
 //! a plugin failure: it keeps its schedule, because that is when monitoring
 //! matters most. The state is visible in `/api/v1/jobs` and `/metrics`.
@@ -163,10 +163,20 @@ impl<S: ResultSink + 'static> Scheduler<S> {
                             .collect(),
                     },
                 );
-            for target in &job.job.targets {
+            for (index, target) in job.job.targets.iter().enumerate() {
+                let series = crate::ingest::SeriesOptions {
+                    target_labels: job
+                        .job
+                        .target_labels
+                        .get(index)
+                        .cloned()
+                        .unwrap_or_default(),
+                    honor_labels: job.job.honor_labels,
+                };
                 let task = TargetTask {
                     job: job.clone(),
                     target: target.clone(),
+                    series,
                     runtime: self.runtime.clone(),
                     sink: self.sink.clone(),
                     telemetry: self.telemetry.clone(),
@@ -183,6 +193,8 @@ impl<S: ResultSink + 'static> Scheduler<S> {
 struct TargetTask<S: ResultSink + 'static> {
     job: Arc<ScheduledJob>,
     target: String,
+    /// How this target's samples become series (its labels, honor_labels).
+    series: crate::ingest::SeriesOptions,
     runtime: Arc<Runtime>,
     sink: Arc<S>,
     telemetry: Arc<Telemetry>,
@@ -198,6 +210,14 @@ impl<S: ResultSink + 'static> TargetTask<S> {
         let mut failures = 0u32;
         let mut backoff_until: Option<Instant> = None;
         let running = Arc::new(tokio::sync::Mutex::new(()));
+        // Samples are stamped with the tick's time, not the moment the task
+        // woke: regular timestamps compress to almost nothing (delta-of-delta
+        // zero), where a few ms of timer jitter cost ~0.7 B per sample.
+        // Prometheus stamps scrapes with their scheduled time the same way.
+        let (base_instant, base_ms) = (Instant::now(), now_ms());
+        let tick_ms = |tick: Instant| {
+            base_ms + tick.saturating_duration_since(base_instant).as_millis() as i64
+        };
         loop {
             self.board.update(&job.name, &self.target, |s| {
                 s.next_run_ms = Some(instant_to_ms(next))
@@ -237,7 +257,7 @@ impl<S: ResultSink + 'static> TargetTask<S> {
                 );
                 continue;
             };
-            let (record, kind) = self.invoke().await;
+            let (record, kind) = self.invoke(tick_ms(tick)).await;
             drop(permit);
             drop(guard);
 
@@ -245,14 +265,18 @@ impl<S: ResultSink + 'static> TargetTask<S> {
             let outcome = record.outcome;
             let reason = record.failure_reason.clone();
             let started = record.started_ms;
-            if let Err(e) = self.sink.record(record.clone()).await {
+            if let Err(e) = self.sink.record(record.clone(), &self.series).await {
                 self.telemetry
                     .storage_failed(&job.name, &self.target, &e.to_string());
                 continue;
             }
             self.telemetry.invocation_finished(&record, kind);
 
-            if outcome == Outcome::PluginFailure {
+            // A transient plugin error (a scrape target that is down) is
+            // retried on the next tick like Prometheus does; only traps,
+            // limits and config or permanent errors mean the plugin itself
+            // keeps failing.
+            if outcome == Outcome::PluginFailure && kind != Some(FailureKind::PluginTransient) {
                 failures += 1;
                 if failures >= BACKOFF_AFTER {
                     let delay = backoff_delay(job.schedule.nominal_interval(), failures);
@@ -284,9 +308,8 @@ impl<S: ResultSink + 'static> TargetTask<S> {
         }
     }
 
-    async fn invoke(&self) -> (InvocationRecord, Option<FailureKind>) {
+    async fn invoke(&self, started_ms: i64) -> (InvocationRecord, Option<FailureKind>) {
         let job = &self.job.job;
-        let started_ms = now_ms();
         let t0 = Instant::now();
         let inv = Invocation {
             job: &job.name,

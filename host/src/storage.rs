@@ -9,8 +9,9 @@
 //! whatever has queued in one transaction (group commit: a commit costs
 //! ~4 ms of fsync here, so one per result would cap throughput near 250/s).
 //!
-//! Samples travel inside the result record for now; the time-series engine
-//! (issue [2]) plugs in behind [`ResultSink`] without changing the scheduler.
+//! Samples also travel inside the result record (what the plugin returned,
+//! as returned); the time-series engine (`lookout-tsdb`) shares this
+//! database file through [`Storage::database`].
 
 use std::path::Path;
 use std::sync::Arc;
@@ -72,12 +73,14 @@ pub struct PluginRecord {
     pub installed_ms: i64,
 }
 
-/// Where finished invocations go. Storage is the first sink; the
-/// time-series engine will be another.
+/// Where finished invocations go (`ingest::ResultWriter` in `serve`: the
+/// result record here, its samples to the time-series engine).
 pub trait ResultSink: Send + Sync {
+    /// Stores `record` durably; `series` says how its samples become series.
     fn record(
         &self,
         record: InvocationRecord,
+        series: &crate::ingest::SeriesOptions,
     ) -> impl Future<Output = Result<(), StorageError>> + Send;
 }
 
@@ -131,6 +134,11 @@ impl Storage {
             .spawn(move || write_loop(&db2, &seq, queue))
             .map_err(db_err)?;
         Ok(Arc::new(Storage { db, writer }))
+    }
+
+    /// The database, for the time-series engine that shares the file.
+    pub fn database(&self) -> Arc<Database> {
+        self.db.clone()
     }
 
     // ---- plugin registry -------------------------------------------------
@@ -288,12 +296,6 @@ impl Storage {
         }
         tx.commit().map_err(db_err)?;
         Ok(deleted)
-    }
-}
-
-impl ResultSink for Storage {
-    async fn record(&self, record: InvocationRecord) -> Result<(), StorageError> {
-        Storage::record(self, record).await
     }
 }
 

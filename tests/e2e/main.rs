@@ -6,4 +6,8 @@ mod cli;
 mod hostile;
 mod plugin_state;
 mod probe_lifecycle;
+mod prometheus_peer;
+mod query_api;
+mod scrape;
 mod support;
+mod tsdb_import;

@@ -81,10 +81,15 @@ impl Lookout {
     pub fn serve(&self, config: &str) -> Result<Served> {
         let path = self.data.path().join("lookout.toml");
         std::fs::write(&path, config)?;
+        self.serve_file(&path)
+    }
+
+    /// Starts `lookout serve --config <path>` on a free port.
+    pub fn serve_file(&self, path: &Path) -> Result<Served> {
         let mut child = self
             .command()
             .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-            .arg(&path)
+            .arg(path)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()?;
@@ -215,6 +220,7 @@ pub fn wait_for<T>(
 pub struct TargetServer {
     pub addr: SocketAddr,
     status: Arc<AtomicU16>,
+    body: Arc<std::sync::Mutex<Option<String>>>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -226,12 +232,14 @@ impl TargetServer {
         let addr = listener.local_addr().unwrap();
         let status = Arc::new(AtomicU16::new(status));
         let stop = Arc::new(AtomicBool::new(false));
-        let (s, st) = (status.clone(), stop.clone());
+        let body = Arc::new(std::sync::Mutex::new(None::<String>));
+        let (s, st, b) = (status.clone(), stop.clone(), body.clone());
         let thread = std::thread::spawn(move || {
             while !st.load(Ordering::SeqCst) {
                 match listener.accept() {
                     Ok((mut conn, _)) => {
                         let code = s.load(Ordering::SeqCst);
+                        let custom = b.lock().unwrap().clone();
                         std::thread::spawn(move || {
                             let _ = conn.set_nonblocking(false);
                             let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
@@ -246,7 +254,7 @@ impl TargetServer {
                                     break;
                                 }
                             }
-                            let body = format!("status {code}\n");
+                            let body = custom.unwrap_or_else(|| format!("status {code}\n"));
                             let _ = write!(
                                 conn,
                                 "HTTP/1.1 {code} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -262,6 +270,7 @@ impl TargetServer {
         TargetServer {
             addr,
             status,
+            body,
             stop,
             thread: Some(thread),
         }
@@ -269,6 +278,11 @@ impl TargetServer {
 
     pub fn url(&self) -> String {
         format!("http://{}/health", self.addr)
+    }
+
+    /// Serves `body` (as text/plain) instead of the status line.
+    pub fn set_body(&self, body: &str) {
+        *self.body.lock().unwrap() = Some(body.to_string());
     }
 
     pub fn set_status(&self, code: u16) {
@@ -288,4 +302,20 @@ impl Drop for TargetServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Now, in Unix seconds.
+pub fn now_secs() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// A file of ../shared/fixtures/seed-configs (real configurations of the
+/// stacks lookout replaces).
+pub fn seed(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures/seed-configs")
+        .join(name)
 }

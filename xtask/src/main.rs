@@ -4,17 +4,24 @@
 //! - `run [--data DIR] [--listen ADDR]`  build everything, install the plugins, serve the embedded default
 //! - `test`           install test peers (Debian packages), build the plugins, run every test (what `.ci/run` calls)
 //! - `bench`          build the plugins, then run the benchmarks
+//! - `bench-tsdb`     lookout's time-series engine side by side with a real Prometheus
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, bail};
 
+mod peer_bench;
+
 /// Plugin crates built to wasm, and the file each produces.
 const PLUGINS: &[(&str, &str)] = &[
     ("lookout-plugin-http", "lookout_plugin_http"),
     ("lookout-plugin-tcp", "lookout_plugin_tcp"),
     ("lookout-plugin-noop", "lookout_plugin_noop"),
+    (
+        "lookout-plugin-prometheus-scrape",
+        "lookout_plugin_prometheus_scrape",
+    ),
     ("lookout-fixture-hostile", "lookout_fixture_hostile"),
 ];
 
@@ -28,7 +35,7 @@ const DEFAULT_INSTALL: &[&str] = &[
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(job) = args.first() else {
-        bail!("usage: cargo xtask <build-plugins|run|test|bench> [args]");
+        bail!("usage: cargo xtask <build-plugins|run|test|bench|bench-tsdb> [args]");
     };
     let rest = &args[1..];
     match job.as_str() {
@@ -36,7 +43,13 @@ fn main() -> anyhow::Result<()> {
         "run" => run(rest),
         "test" => test(rest),
         "bench" => bench(rest),
-        other => bail!("unknown job `{other}`; expected build-plugins, run, test or bench"),
+        "bench-tsdb" => {
+            status(cargo().args(["build", "--release", "-p", "lookout"]))?;
+            peer_bench::run(&target_dir().join("release").join("lookout"))
+        }
+        other => {
+            bail!("unknown job `{other}`; expected build-plugins, run, test, bench or bench-tsdb")
+        }
     }
 }
 
@@ -129,7 +142,8 @@ fn run(args: &[String]) -> anyhow::Result<()> {
     }
     for file in DEFAULT_INSTALL {
         let path = wasm.join(format!("{file}.wasm"));
-        let name = file.trim_start_matches("lookout_plugin_");
+        let name = file.trim_start_matches("lookout_plugin_").replace('_', "-");
+        let name = name.as_str();
         // A rebuilt plugin has a new digest: replace the installed one.
         let inspect = Command::new(&lookout)
             .args(&global)
@@ -209,7 +223,9 @@ fn test(args: &[String]) -> anyhow::Result<()> {
             .env("LOOKOUT_WASM_DIR", &wasm)
             // Every crate, plugins included: their pure logic is unit-tested natively.
             .args(["test", "--release", "--workspace"])
-            .args(args),
+            .args(args)
+            // Print what passing tests report (the PromQL conformance count).
+            .args(["--", "--show-output"]),
     )
 }
 

@@ -20,6 +20,9 @@ pub fn run(args: CheckArgs, data: &Path) -> anyhow::Result<()> {
         let storage = Storage::open(data).context("opening the data directory to check plugins")?;
         check_plugins(&config, &storage)?;
     }
+    for warning in &config.warnings {
+        println!("warning: {warning}");
+    }
     println!(
         "{}: ok ({} jobs, {} targets)",
         args.config.display(),

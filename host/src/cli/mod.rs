@@ -3,8 +3,10 @@
 
 mod check;
 mod plugin;
+mod query;
 mod run;
 mod serve;
+mod tsdb;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,6 +50,11 @@ enum Command {
     Run(run::RunArgs),
     /// Run the scheduler and the HTTP API.
     Serve(serve::ServeArgs),
+    /// Evaluate PromQL on a running lookout and print a table.
+    Query(query::QueryArgs),
+    /// Time-series database chores: backfill.
+    #[command(subcommand)]
+    Tsdb(tsdb::TsdbCommand),
 }
 
 /// Entry point of the binary.
@@ -85,6 +92,8 @@ pub fn main() -> ExitCode {
             Command::Check(args) => check::run(args, &data),
             Command::Run(args) => run::run(args, &data).await,
             Command::Serve(args) => serve::run(args, &data).await,
+            Command::Query(args) => query::run(args),
+            Command::Tsdb(cmd) => tsdb::run(cmd, &data),
         }
     });
     match result {

@@ -11,13 +11,16 @@ use tokio::sync::watch;
 
 use crate::api::{self, AppState};
 use crate::config::{self, Config};
+use crate::ingest::ResultWriter;
+use crate::query::QueryService;
 use crate::registry::Registry;
 use crate::scheduler::{ScheduledJob, Scheduler};
 use crate::storage::now_ms;
 use crate::telemetry::Telemetry;
 
-/// How often expired results are deleted.
-const RETENTION_SWEEP: Duration = Duration::from_secs(3600);
+/// How often expired results and series chunks are deleted. Prometheus
+/// checks retention every minute; a sweep is cheap when nothing expired.
+const RETENTION_SWEEP: Duration = Duration::from_secs(60);
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
@@ -48,6 +51,9 @@ pub async fn run(args: ServeArgs, data: &Path) -> anyhow::Result<()> {
     // address actually bound (which differs when the port is 0).
     let config: Config = file_config.unwrap_or_else(|| config::embedded_default(bound));
 
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
     let registry = Registry::open(data)
         .with_context(|| format!("opening data directory {}", data.display()))?;
     super::check::check_plugins(&config, registry.storage())?;
@@ -79,10 +85,23 @@ pub async fn run(args: ServeArgs, data: &Path) -> anyhow::Result<()> {
     }
 
     let storage = registry.storage().clone();
+    let tsdb_options = lookout_tsdb::Options {
+        retention: Some(config.retention),
+        retention_bytes: config.retention_bytes,
+        out_of_order_window: config.out_of_order_window,
+    };
+    let tsdb = Arc::new(
+        lookout_tsdb::Tsdb::open(storage.database(), tsdb_options)
+            .context("opening the time-series engine")?,
+    );
     let telemetry = Arc::new(Telemetry::new());
+    let writer = Arc::new(ResultWriter {
+        storage: storage.clone(),
+        tsdb: tsdb.clone(),
+    });
     let scheduler = Scheduler::new(
         registry.runtime().clone(),
-        storage.clone(),
+        writer,
         telemetry.clone(),
         config.max_concurrency,
     );
@@ -90,18 +109,23 @@ pub async fn run(args: ServeArgs, data: &Path) -> anyhow::Result<()> {
     let tasks = scheduler.start(jobs, stopped.clone());
 
     let retention = config.retention;
-    let sweep_storage = storage.clone();
+    let (sweep_storage, sweep_tsdb) = (storage.clone(), tsdb.clone());
     let mut sweep_stop = stopped.clone();
     let sweeper = tokio::spawn(async move {
         loop {
-            let cutoff = now_ms() - retention.as_millis() as i64;
-            let s = sweep_storage.clone();
-            match tokio::task::spawn_blocking(move || s.delete_results_before(cutoff)).await {
-                Ok(Ok(n)) if n > 0 => {
-                    tracing::info!(deleted = n, "retention: deleted expired results")
-                }
+            let (s, t) = (sweep_storage.clone(), sweep_tsdb.clone());
+            let swept = tokio::task::spawn_blocking(move || {
+                let now = now_ms();
+                let results = s
+                    .delete_results_before(now - retention.as_millis() as i64)
+                    .map_err(|e| e.to_string())?;
+                let series = t.enforce_retention(now).map_err(|e| e.to_string())?;
+                Ok::<_, String>((results, series))
+            });
+            match swept.await {
+                Ok(Ok((results, series))) => tracing::debug!(results, ?series, "retention sweep"),
                 Ok(Err(e)) => tracing::error!(error = %e, "retention sweep failed"),
-                _ => {}
+                Err(e) => tracing::error!(error = %e, "retention sweep panicked"),
             }
             tokio::select! {
                 _ = tokio::time::sleep(RETENTION_SWEEP) => {}
@@ -110,10 +134,12 @@ pub async fn run(args: ServeArgs, data: &Path) -> anyhow::Result<()> {
         }
     });
 
+    let query = QueryService::new(tsdb.clone());
     let state = AppState {
         storage,
         board: scheduler.board(),
         telemetry,
+        query,
     };
     println!(
         "lookout listening on http://{bound} ({} jobs from {})",
@@ -137,6 +163,10 @@ pub async fn run(args: ServeArgs, data: &Path) -> anyhow::Result<()> {
         let _ = server.await;
     })
     .await;
+    // Cut head chunks so the next start has no write-ahead log to replay.
+    tokio::task::spawn_blocking(move || tsdb.flush())
+        .await?
+        .context("flushing the time-series engine")?;
     Ok(())
 }
 

@@ -11,7 +11,8 @@
 //! listen = "127.0.0.1:9470"
 //!
 //! [storage]
-//! retention = "15d"
+//! retention = "15d"          # results and series older than this are deleted
+//! retention_size = "10GB"    # and the oldest series chunks beyond this size
 //!
 //! [[jobs]]
 //! name = "website"
@@ -34,12 +35,17 @@ use toml::Spanned;
 use crate::model::{Grants, Limits};
 use crate::runtime::limits;
 
+mod prometheus;
+
 /// Default address of the API: loopback only, like every exporter's
 /// recommended deployment; exposing it is an explicit choice.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9470";
 
 /// Default retention of results, Prometheus' own default.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(15 * 24 * 3600);
+
+/// Default rule evaluation interval, Prometheus' own.
+pub const DEFAULT_EVALUATION_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Default number of invocations running at once.
 pub const DEFAULT_MAX_CONCURRENCY: usize = 64;
@@ -60,8 +66,20 @@ pub struct Config {
     pub source: String,
     pub listen: SocketAddr,
     pub retention: Duration,
+    /// Cap on the time-series engine's size on disk, oldest chunks dropped first.
+    pub retention_bytes: Option<u64>,
+    /// How far back a sample may arrive out of order and still be stored
+    /// (Prometheus' `out_of_order_time_window`; 0 refuses, as its default).
+    pub out_of_order_window: Duration,
     pub max_concurrency: usize,
     pub jobs: Vec<Job>,
+    /// How often rule groups evaluate (Prometheus' `evaluation_interval`).
+    pub evaluation_interval: Duration,
+    /// Rule files named by the configuration, as written.
+    pub rule_files: Vec<String>,
+    /// What loaded but is not acted on (skipped jobs, unsupported
+    /// settings); `check` prints them and `serve` logs them.
+    pub warnings: Vec<String>,
 }
 
 /// One job: a plugin run on a schedule against each of its targets.
@@ -73,6 +91,12 @@ pub struct Job {
     pub plugin_line: usize,
     pub schedule: Schedule,
     pub targets: Vec<String>,
+    /// Labels added to every series of a target, index-aligned with
+    /// `targets` (Prometheus' target labels, e.g. from `static_configs`).
+    pub target_labels: Vec<Vec<(String, String)>>,
+    /// Whether labels the plugin returns win over target labels
+    /// (Prometheus' `honor_labels`); otherwise they are kept as `exported_*`.
+    pub honor_labels: bool,
     /// The plugin's configuration, as the JSON the plugin receives.
     pub config_json: String,
     /// Grants added to what the plugin's install granted.
@@ -133,6 +157,7 @@ struct RawServer {
 #[serde(deny_unknown_fields)]
 struct RawStorage {
     retention: Option<Spanned<String>>,
+    retention_size: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -155,9 +180,14 @@ struct RawJob {
     config: Option<toml::Table>,
     #[serde(default)]
     grants: Grants,
+    #[serde(default)]
+    labels: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    honor_labels: bool,
 }
 
-/// Reads and validates a configuration file.
+/// Reads and validates a configuration file: lookout's TOML, or a
+/// Prometheus `prometheus.yml` (`.yml`/`.yaml`), which loads as-is.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
         file: path.display().to_string(),
@@ -165,7 +195,11 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         column: 0,
         message: format!("cannot read: {e}"),
     })?;
-    parse(&text, &path.display().to_string())
+    let file = path.display().to_string();
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("yml" | "yaml") => prometheus::parse(&text, &file),
+        _ => parse(&text, &file),
+    }
 }
 
 /// Parses configuration text; `file` names it in errors.
@@ -202,6 +236,13 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         Some(v) => parse_duration(v.get_ref())
             .map_err(|e| at(v.span(), format!("storage.retention: {e}")))?,
         None => DEFAULT_RETENTION,
+    };
+    let retention_bytes = match &raw.storage.retention_size {
+        Some(v) => Some(
+            parse_size(v.get_ref())
+                .map_err(|e| at(v.span(), format!("storage.retention_size: {e}")))?,
+        ),
+        None => None,
     };
     let max_concurrency = match &raw.scheduler.max_concurrency {
         Some(v) if *v.get_ref() < 1 || *v.get_ref() > limits::MAX_INSTANCES as i64 => {
@@ -276,6 +317,16 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
                 format!("job `{name}` has no targets"),
             ));
         }
+        if let Some(bad) = raw_job
+            .labels
+            .keys()
+            .find(|k| !lookout_expfmt::is_label_name(k) || k.starts_with("__"))
+        {
+            return Err(at(
+                raw_job.name.span(),
+                format!("job `{name}`: label name `{bad}` is invalid"),
+            ));
+        }
         let mut limits = Limits::default();
         if let Some(t) = &raw_job.timeout {
             let d = parse_duration(t.get_ref())
@@ -326,7 +377,12 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
             plugin: raw_job.plugin.get_ref().clone(),
             plugin_line: line_col(text, raw_job.plugin.span().start).0,
             schedule,
+            target_labels: vec![
+                raw_job.labels.clone().into_iter().collect();
+                raw_job.targets.get_ref().len()
+            ],
             targets: raw_job.targets.into_inner(),
+            honor_labels: raw_job.honor_labels,
             config_json,
             grants: raw_job.grants,
             limits,
@@ -336,8 +392,13 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         source: file.to_string(),
         listen,
         retention,
+        retention_bytes,
+        out_of_order_window: Duration::ZERO,
         max_concurrency,
         jobs,
+        evaluation_interval: DEFAULT_EVALUATION_INTERVAL,
+        rule_files: Vec::new(),
+        warnings: Vec::new(),
     })
 }
 
@@ -417,9 +478,11 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "KiB" => 1 << 10,
         "MiB" => 1 << 20,
         "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
         "KB" | "kB" => 1_000,
         "MB" => 1_000_000,
         "GB" => 1_000_000_000,
+        "TB" => 1_000_000_000_000,
         _ => return Err(bad()),
     };
     n.checked_mul(unit).ok_or_else(bad)

@@ -1,0 +1,288 @@
+//! `cargo xtask bench-tsdb`: lookout's time-series engine side by side
+//! with a real Prometheus (Debian's `prometheus`) on the same data, in one
+//! run: backfill speed, bytes per sample on disk, and `query_range` latency
+//! over 24 h at 15 s for 1 and for 100 series, through each one's HTTP API.
+//! Prints figures and ratios (lookout ÷ Prometheus).
+
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+const SERIES: usize = 100;
+const STEP_S: i64 = 15;
+const DAY_S: i64 = 24 * 3600;
+const QUERY_REPEATS: usize = 50;
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Realistic data: a third counters (steady increments), a third gauges
+/// with two decimals (random walk), a third constants.
+fn openmetrics(end_s: i64) -> String {
+    let start = end_s - DAY_S;
+    let mut out = String::with_capacity(SERIES * (DAY_S / STEP_S) as usize * 48);
+    let mut seed = 0x2545F4914F6CDD1Du64;
+    let mut rand = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for kind in ["counter", "gauge", "constant"] {
+        let family = format!("bench_{kind}");
+        let _ = writeln!(
+            out,
+            "# TYPE {family} {}",
+            if kind == "counter" {
+                "counter"
+            } else {
+                "gauge"
+            }
+        );
+        // 34 + 33 + 33 = SERIES
+        for s in 0..SERIES / 3 + usize::from(kind == "counter") {
+            let mut value = 0.0f64;
+            let mut t = start;
+            while t <= end_s {
+                match kind {
+                    "counter" => value += (rand() % 20) as f64,
+                    "gauge" => {
+                        value =
+                            ((value + (rand() % 201) as f64 / 100.0 - 1.0) * 100.0).round() / 100.0
+                    }
+                    _ => value = 42.0,
+                }
+                let name = if kind == "counter" {
+                    format!("{family}_total")
+                } else {
+                    family.clone()
+                };
+                let _ = writeln!(out, "{name}{{series=\"{s}\"}} {value} {t}");
+                t += STEP_S;
+            }
+        }
+    }
+    out.push_str("# EOF\n");
+    out
+}
+
+fn dir_size(path: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+        })
+        .sum()
+}
+
+fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<String> {
+    let mut s = TcpStream::connect(addr)?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw)?;
+    Ok(raw)
+}
+
+fn wait_ready(addr: SocketAddr, path: &str) -> anyhow::Result<()> {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) {
+        if http_get(addr, path).is_ok_and(|r| r.starts_with("HTTP/1.1 200")) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!("{addr}{path} not ready after 60 s")
+}
+
+fn free_addr() -> anyhow::Result<SocketAddr> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+}
+
+fn median_query(addr: SocketAddr, query: &str, start: i64, end: i64) -> anyhow::Result<Duration> {
+    let encoded: String = query
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let path = format!("/api/v1/query_range?query={encoded}&start={start}&end={end}&step={STEP_S}");
+    let first = http_get(addr, &path)?;
+    if !first.contains("\"status\":\"success\"") {
+        bail!(
+            "{addr}: {query} failed: {}",
+            first.lines().last().unwrap_or("")
+        );
+    }
+    let mut times: Vec<Duration> = (0..QUERY_REPEATS)
+        .map(|_| {
+            let t = Instant::now();
+            let _ = http_get(addr, &path);
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    Ok(times[times.len() / 2])
+}
+
+pub fn run(lookout: &Path) -> anyhow::Result<()> {
+    let work = std::env::temp_dir().join(format!("lookout-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64;
+    // End two hours back: Prometheus' backfill only writes complete blocks.
+    let end = (now / STEP_S) * STEP_S - 2 * 3600;
+    let start = end - DAY_S;
+    let file = work.join("bench.om");
+    std::fs::write(&file, openmetrics(end))?;
+    let samples = SERIES as u64 * (DAY_S / STEP_S + 1) as u64;
+    println!(
+        "data: {SERIES} series × 24 h at 15 s = {samples} samples (⅓ counters, ⅓ 2-decimal gauges, ⅓ constants)\n"
+    );
+
+    // Backfill both.
+    let data = work.join("lookout-data");
+    let t = Instant::now();
+    let out = Command::new(lookout)
+        .arg("--data")
+        .arg(&data)
+        .args(["tsdb", "import", "openmetrics"])
+        .arg(&file)
+        .output()?;
+    if !out.status.success() {
+        bail!("lookout import: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let lookout_import = t.elapsed();
+    let prom_dir = work.join("prometheus-data");
+    let t = Instant::now();
+    let out = Command::new("promtool")
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&file)
+        .arg(&prom_dir)
+        .output()
+        .context("promtool (Debian's prometheus package) is needed")?;
+    if !out.status.success() {
+        bail!("promtool: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let prom_import = t.elapsed();
+
+    let lookout_addr = free_addr()?;
+    let _lookout = Killed(
+        Command::new(lookout)
+            .arg("--data")
+            .arg(&data)
+            .args(["serve", "--listen", &lookout_addr.to_string(), "--config"])
+            .arg(write_empty(&work.join("empty.toml"))?)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    let prom_addr = free_addr()?;
+    let _prometheus = Killed(
+        Command::new("prometheus")
+            .arg(format!(
+                "--config.file={}",
+                write_empty(&work.join("prometheus.yml"))?.display()
+            ))
+            .arg(format!("--storage.tsdb.path={}", prom_dir.display()))
+            .arg(format!("--web.listen-address={prom_addr}"))
+            .arg("--storage.tsdb.retention.time=30d")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    wait_ready(lookout_addr, "/healthz")?;
+    wait_ready(prom_addr, "/-/ready")?;
+
+    let lookout_bytes = std::fs::metadata(data.join("lookout.redb"))?.len();
+    let prom_bytes = dir_size(&prom_dir);
+    println!(
+        "{:<44} {:>14} {:>14} {:>8}",
+        "", "lookout", "prometheus", "ratio"
+    );
+    let row = |what: &str, l: f64, p: f64, unit: &str| {
+        println!(
+            "{what:<44} {:>11.3}{unit:<3} {:>11.3}{unit:<3} {:>7.2}×",
+            l,
+            p,
+            l / p
+        );
+    };
+    row(
+        "backfill, samples/s (import command)",
+        samples as f64 / lookout_import.as_secs_f64(),
+        samples as f64 / prom_import.as_secs_f64(),
+        "",
+    );
+    row(
+        "bytes per sample on disk",
+        lookout_bytes as f64 / samples as f64,
+        prom_bytes as f64 / samples as f64,
+        " B",
+    );
+    for (what, query) in [
+        (
+            "query_range 24 h @ 15 s, 1 series",
+            "bench_gauge{series=\"7\"}",
+        ),
+        (
+            "query_range 24 h @ 15 s, 100 series",
+            "{__name__=~\"bench_.*\"}",
+        ),
+    ] {
+        let l = median_query(lookout_addr, query, start, end)?;
+        let p = median_query(prom_addr, query, start, end)?;
+        row(
+            &format!("{what}, p50"),
+            l.as_secs_f64() * 1e3,
+            p.as_secs_f64() * 1e3,
+            " ms",
+        );
+    }
+    let rss = |pid: u32| -> f64 {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+            })
+            .unwrap_or(0.0)
+            / 1024.0
+    };
+    row(
+        "RSS after the queries",
+        rss(_lookout.0.id()),
+        rss(_prometheus.0.id()),
+        " MiB",
+    );
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}
+
+fn write_empty(path: &PathBuf) -> anyhow::Result<PathBuf> {
+    std::fs::write(path, "")?;
+    Ok(path.clone())
+}
