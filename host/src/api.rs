@@ -133,6 +133,15 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The success envelope around `data` that is already JSON text.
+fn success_raw(data: &str) -> Response {
+    let mut body = String::with_capacity(data.len() + 32);
+    body.push_str(r#"{"status":"success","data":"#);
+    body.push_str(data);
+    body.push('}');
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
 fn success(data: impl serde::Serialize) -> Response {
     Json(json!({"status": "success", "data": data})).into_response()
 }
@@ -294,7 +303,7 @@ async fn prom_query(
     let value = tokio::task::spawn_blocking(move || service.instant(&query, t))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
-    Ok(success(lookout_promql::value_to_json(&value)))
+    Ok(success_raw(&lookout_promql::value_json_text(&value)))
 }
 
 async fn prom_query_range(
@@ -325,7 +334,7 @@ async fn prom_query_range(
     let value = tokio::task::spawn_blocking(move || service.range(&query, start, end, step))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
-    Ok(success(lookout_promql::value_to_json(&value)))
+    Ok(success_raw(&lookout_promql::value_json_text(&value)))
 }
 
 fn labels_json(labels: &[(String, String)]) -> serde_json::Value {

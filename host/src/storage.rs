@@ -385,6 +385,38 @@ impl PluginStateStore for Storage {
     }
 }
 
+/// Rewrites `lookout.redb` in `data_dir` down to its live pages (redb
+/// reuses freed pages but never shrinks the file by itself). Needs the file
+/// to itself: call once every [`Storage`] handle is dropped; the writer
+/// thread lets go a moment later, so this waits up to 5 s for it.
+pub fn compact(data_dir: &Path) -> Result<(), StorageError> {
+    let path = data_dir.join("lookout.redb");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut db = loop {
+        match Database::open(&path) {
+            Ok(db) => break db,
+            Err(redb::DatabaseError::DatabaseAlreadyOpen)
+                if std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                return Err(StorageError::InUse {
+                    path: path.display().to_string(),
+                });
+            }
+            Err(e) => return Err(db_err(e)),
+        }
+    };
+    // Each pass moves what it can; a few passes reach the fixed point.
+    for _ in 0..8 {
+        if !db.compact().map_err(db_err)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -278,6 +278,14 @@ pub fn run(lookout: &Path) -> anyhow::Result<()> {
         rss(_prometheus.0.id()),
         " MiB",
     );
+    if std::env::var_os("LOOKOUT_BENCH_HOLD").is_some() {
+        // For `perf record -p`: both servers stay up with the data loaded.
+        println!(
+            "holding: lookout {lookout_addr} (pid {}), prometheus {prom_addr}; query range {start}..{end}",
+            _lookout.0.id()
+        );
+        std::thread::sleep(Duration::from_secs(120));
+    }
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
 }

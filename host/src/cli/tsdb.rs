@@ -60,6 +60,11 @@ pub fn run(command: TsdbCommand, data: &Path) -> anyhow::Result<()> {
         refused += outcome.out_of_order + outcome.too_old;
     }
     tsdb.flush()?;
+    // A bulk load leaves the write-ahead table's freed pages behind: give
+    // them back so the file holds what it stores.
+    drop(tsdb);
+    drop(storage);
+    crate::storage::compact(data)?;
     let series: HashSet<&lookout_tsdb::Labels> = rows.iter().map(|(l, _, _)| l).collect();
     let (min, max) = rows
         .iter()

@@ -1,63 +1,184 @@
 //! Results rendered as the `data` object of Prometheus' query API.
 
-use serde_json::{Map, Value as Json, json};
+use serde_json::Value as Json;
 
 use crate::{Labels, Value};
 
-/// Prometheus' `data` object for a result: `{"resultType": .., "result": ..}`.
-///
-/// Sample values are strings formatted as Prometheus 2.42 does: vector and
-/// matrix values use Go's shortest decimal form, switching to exponent form
-/// below 1e-6 and from 1e21 on (`"1e-07"`, `"1e+21"`); scalars always use the
-/// decimal form; `NaN`, `+Inf` and `-Inf` are spelled so. Times are seconds
-/// with millisecond precision.
-pub fn value_to_json(v: &Value) -> Json {
+/// Prometheus' `data` object for a query result, as JSON text, written
+/// straight into a string: a 24 h range of 100 series is ~576k points, and
+/// building a `serde_json::Value` tree for them costs more than the query.
+pub fn value_json_text(v: &Value) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
     match v {
         Value::Scalar(t, v) => {
-            json!({"resultType": "scalar", "result": [time(*t), format_decimal(*v)]})
+            out.push_str(r#"{"resultType":"scalar","result":["#);
+            push_time(&mut out, *t);
+            out.push(',');
+            push_str(&mut out, &format_decimal(*v));
+            out.push_str("]}");
         }
-        Value::String(t, s) => json!({"resultType": "string", "result": [time(*t), s]}),
+        Value::String(t, s) => {
+            out.push_str(r#"{"resultType":"string","result":["#);
+            push_time(&mut out, *t);
+            out.push(',');
+            push_str(&mut out, s);
+            out.push_str("]}");
+        }
         Value::Vector(samples) => {
-            let result: Vec<Json> = samples
-                .iter()
-                .map(|s| json!({"metric": metric(&s.labels), "value": [time(s.t), format_sample(s.v)]}))
-                .collect();
-            json!({"resultType": "vector", "result": result})
+            out.reserve(samples.len() * 96);
+            out.push_str(r#"{"resultType":"vector","result":["#);
+            for (i, s) in samples.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(r#"{"metric":"#);
+                push_metric(&mut out, &s.labels);
+                out.push_str(r#","value":["#);
+                push_time(&mut out, s.t);
+                out.push(',');
+                push_str(&mut out, &format_sample(s.v));
+                out.push_str("]}");
+            }
+            out.push_str("]}");
         }
         Value::Matrix(series) => {
-            let result: Vec<Json> = series
-                .iter()
-                .map(|s| {
-                    let values: Vec<Json> = s
-                        .samples
-                        .iter()
-                        .map(|(t, v)| json!([time(*t), format_sample(*v)]))
-                        .collect();
-                    json!({"metric": metric(&s.labels), "values": values})
-                })
-                .collect();
-            json!({"resultType": "matrix", "result": result})
+            out.reserve(series.iter().map(|s| s.samples.len() * 24 + 64).sum());
+            out.push_str(r#"{"resultType":"matrix","result":["#);
+            for (i, s) in series.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(r#"{"metric":"#);
+                push_metric(&mut out, &s.labels);
+                out.push_str(r#","values":["#);
+                for (j, (t, v)) in s.samples.iter().enumerate() {
+                    if j > 0 {
+                        out.push(',');
+                    }
+                    out.push('[');
+                    push_time(&mut out, *t);
+                    out.push_str(",\"");
+                    // Sample values never need escaping.
+                    let _ = write!(out, "{}", FormattedSample(*v));
+                    out.push_str("\"]");
+                }
+                out.push_str("]}");
+            }
+            out.push_str("]}");
         }
     }
+    out
 }
 
-fn metric(labels: &Labels) -> Json {
-    Json::Object(
-        labels
-            .iter()
-            .map(|(k, v)| (k.clone(), Json::String(v.clone())))
-            .collect::<Map<_, _>>(),
-    )
+/// The same object as a `serde_json::Value` (tests, tools).
+pub fn value_to_json(v: &Value) -> Json {
+    serde_json::from_str(&value_json_text(v)).expect("value_json_text writes valid JSON")
+}
+
+fn push_metric(out: &mut String, labels: &Labels) {
+    out.push('{');
+    for (i, (k, v)) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_str(out, k);
+        out.push(':');
+        push_str(out, v);
+    }
+    out.push('}');
+}
+
+/// A JSON string literal.
+fn push_str(out: &mut String, s: &str) {
+    use std::fmt::Write;
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 /// Milliseconds as JSON seconds. Whole seconds stay integers, as in
 /// Prometheus' output (`1700000000`, `1700000000.5`).
-fn time(t_ms: i64) -> Json {
+fn push_time(out: &mut String, t_ms: i64) {
+    use std::fmt::Write;
     if t_ms % 1000 == 0 {
-        json!(t_ms / 1000)
+        let _ = write!(out, "{}", t_ms / 1000);
     } else {
-        json!(t_ms as f64 / 1000.0)
+        let _ = write!(out, "{}", t_ms as f64 / 1000.0);
     }
+}
+
+/// [`format_sample`] without the intermediate `String` for the common case.
+struct FormattedSample(f64);
+
+impl std::fmt::Display for FormattedSample {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = self.0;
+        let abs = v.abs();
+        if !(v.is_finite() && (abs == 0.0 || (1e-6..1e21).contains(&abs))) {
+            return f.write_str(&format_sample(v));
+        }
+        match short_decimal(v) {
+            Some((units, decimals)) => write_scaled(f, units, decimals),
+            None => write!(f, "{v}"),
+        }
+    }
+}
+
+/// Most samples are integers or have a few decimals (what exporters print).
+/// For those the shortest round-trip form is found exactly and cheaply: the
+/// fewest decimals `d` whose rounding `n / 10^d` is `v` itself. Both `n` and
+/// `10^d` are exact in f64 (below 2^53), so the division is correctly
+/// rounded just like parsing the decimal text would be. Anything else takes
+/// the general shortest-digits path.
+fn short_decimal(v: f64) -> Option<(i64, u32)> {
+    const LIMIT: f64 = 9_007_199_254_740_992.0; // 2^53
+    if v == 0.0 {
+        return None; // keeps -0's sign on the general path
+    }
+    let mut scale = 1.0;
+    for decimals in 0..=4u32 {
+        let scaled = v * scale;
+        if scaled.abs() >= LIMIT {
+            return None;
+        }
+        let n = scaled.round();
+        if n / scale == v {
+            return Some((n as i64, decimals));
+        }
+        scale *= 10.0;
+    }
+    None
+}
+
+/// `units / 10^decimals` in decimal, trailing zeros already impossible
+/// (the fewest decimals were chosen).
+fn write_scaled(f: &mut std::fmt::Formatter<'_>, units: i64, decimals: u32) -> std::fmt::Result {
+    if decimals == 0 {
+        return write!(f, "{units}");
+    }
+    let sign = if units < 0 { "-" } else { "" };
+    let abs = units.unsigned_abs();
+    let pow = 10u64.pow(decimals);
+    write!(
+        f,
+        "{sign}{}.{:0width$}",
+        abs / pow,
+        abs % pow,
+        width = decimals as usize
+    )
 }
 
 /// Go's `strconv.FormatFloat(v, 'f', -1, 64)`.
@@ -98,6 +219,31 @@ pub(crate) fn format_sample(v: f64) -> String {
 mod tests {
     use super::*;
     use crate::{InstantSample, Series};
+    use serde_json::json;
+
+    #[test]
+    fn the_fast_decimal_path_agrees_with_the_general_one() {
+        let mut x = 0x9E3779B97F4A7C15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut values = vec![
+            0.0, -0.0, 1.0, -1.0, 0.1, 0.2, 0.3, 1.05, 21.5, 1e15, 123456.789, 0.0001, 0.00015,
+            42.42,
+        ];
+        for _ in 0..20_000 {
+            let r = next();
+            values.push((r % 2_000_000) as f64 / 100.0 - 10_000.0);
+            values.push((r % 1_000_000_007) as f64 / 10_000.0);
+            values.push(f64::from_bits(0x3ff0_0000_0000_0000 | (r >> 12)));
+        }
+        for v in values {
+            assert_eq!(format!("{}", FormattedSample(v)), format_sample(v), "{v:?}");
+        }
+    }
 
     #[test]
     fn floats_format_like_prometheus() {
