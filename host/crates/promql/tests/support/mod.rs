@@ -652,3 +652,61 @@ impl Drop for TempDir {
         }
     }
 }
+
+/// The conformance data in lookout's storage engine (`lookout-tsdb` over a
+/// redb file), appended in batches the way ingest appends them.
+pub struct TsdbSource(lookout_tsdb::Tsdb);
+
+impl TsdbSource {
+    pub fn load(path: &Path, from: &MemorySource) -> TsdbSource {
+        let db = std::sync::Arc::new(redb::Database::create(path).expect("redb file"));
+        let tsdb =
+            lookout_tsdb::Tsdb::open(db, lookout_tsdb::Options::default()).expect("tsdb opens");
+        let rows: Vec<(lookout_tsdb::Labels, i64, f64)> = from
+            .series
+            .iter()
+            .flat_map(|s| {
+                s.samples
+                    .iter()
+                    .map(move |(t, v)| (s.labels.clone(), *t, *v))
+            })
+            .collect();
+        for batch in rows.chunks(10_000) {
+            let outcome = tsdb.append(batch).expect("append");
+            assert_eq!(
+                outcome.appended,
+                batch.len(),
+                "every conformance sample is stored: {outcome:?}"
+            );
+        }
+        TsdbSource(tsdb)
+    }
+}
+
+impl SeriesSource for TsdbSource {
+    fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>, String> {
+        let op = |op: MatchOp| match op {
+            MatchOp::Equal => lookout_tsdb::MatchOp::Equal,
+            MatchOp::NotEqual => lookout_tsdb::MatchOp::NotEqual,
+            MatchOp::Regex => lookout_tsdb::MatchOp::Regex,
+            MatchOp::NotRegex => lookout_tsdb::MatchOp::NotRegex,
+        };
+        let matchers = matchers
+            .iter()
+            .map(|m| {
+                lookout_tsdb::Matcher::new(m.name.clone(), op(m.op), m.value.clone())
+                    .map_err(|e| e.to_string())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(self
+            .0
+            .select(&matchers, mint, maxt)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|s| Series {
+                labels: s.labels,
+                samples: s.samples.into_iter().map(|p| (p.t, p.v)).collect(),
+            })
+            .collect())
+    }
+}
