@@ -273,3 +273,44 @@ pub struct InvocationRecord {
     pub message: String,
     pub samples: Vec<Sample>,
 }
+
+/// One alert inside a notification (Alertmanager's webhook v4 fields).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationAlert {
+    /// "firing" or "resolved".
+    pub status: String,
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub annotations: std::collections::BTreeMap<String, String>,
+    /// RFC 3339.
+    pub starts_at: String,
+    pub ends_at: String,
+    #[serde(rename = "generatorURL")]
+    pub generator_url: String,
+    pub fingerprint: String,
+}
+
+/// A group of alerts for one receiver, as Alertmanager's webhook v4 sends
+/// it (the JSON field names are the webhook's).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Notification {
+    pub receiver: String,
+    pub status: String,
+    pub alerts: Vec<NotificationAlert>,
+    pub group_labels: std::collections::BTreeMap<String, String>,
+    pub common_labels: std::collections::BTreeMap<String, String>,
+    pub common_annotations: std::collections::BTreeMap<String, String>,
+    #[serde(rename = "externalURL")]
+    pub external_url: String,
+    pub group_key: String,
+    #[serde(default)]
+    pub truncated_alerts: u32,
+}
+
+/// What a notifier plugin reported after delivering.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub remote_id: Option<String>,
+    pub message: String,
+}

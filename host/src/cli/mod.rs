@@ -2,6 +2,7 @@
 //! arguments, runs the command and prints the error chain on failure.
 
 mod check;
+mod notify;
 mod plugin;
 mod query;
 mod run;
@@ -48,6 +49,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Invoke an installed plugin once against a target and print the result.
     Run(run::RunArgs),
+    /// Deliver one notification through a notifier plugin.
+    Notify(notify::NotifyArgs),
     /// Run the scheduler and the HTTP API.
     Serve(serve::ServeArgs),
     /// Evaluate PromQL on a running lookout and print a table.
@@ -92,6 +95,7 @@ pub fn main() -> ExitCode {
             Command::Check(args) => check::run(args, &data),
             Command::Run(args) => run::run(args, &data).await,
             Command::Serve(args) => serve::run(args, &data).await,
+            Command::Notify(args) => notify::run(args, &data).await,
             Command::Query(args) => query::run(args),
             Command::Tsdb(cmd) => tsdb::run(cmd, &data),
         }

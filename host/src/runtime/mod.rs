@@ -30,7 +30,8 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
 use crate::model::{
-    FailureKind, Grants, InvocationError, Limits, PluginInfo, ProbeResult, Sample, World,
+    Delivery, FailureKind, Grants, InvocationError, Limits, Notification, PluginInfo, ProbeResult,
+    Sample, World,
 };
 use bindings::types as wit;
 use sandbox::{Identity, InvocationState};
@@ -424,6 +425,37 @@ impl Runtime {
         Ok(samples)
     }
 
+    /// Delivers one notification through a notifier plugin. `inv.target`
+    /// only names the delivery in logs: the receiver is in the notification
+    /// and the destination in `inv.config`.
+    pub async fn notify(
+        &self,
+        plugin: &Plugin,
+        notification: &Notification,
+        inv: &Invocation<'_>,
+    ) -> Result<Delivery, InvocationError> {
+        let WorldPre::Notifier(pre) = &plugin.inner.pre else {
+            return Err(wrong_world(plugin, World::Notifier));
+        };
+        let mut store = self.new_store(plugin, inv).await?;
+        let timeout_ms = plugin_timeout_ms(inv.limits);
+        let wit_notification = notification_to_wit(notification);
+        let call = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance
+                .call_notify(&mut store, &wit_notification, inv.config, timeout_ms)
+                .await
+        };
+        let returned = run_bounded(inv.limits, call)
+            .await
+            .map_err(|e| classify(e, &store, inv.limits))?;
+        let delivery = returned.map_err(plugin_error)?;
+        Ok(Delivery {
+            remote_id: delivery.remote_id,
+            message: delivery.message,
+        })
+    }
+
     /// A probe instance kept alive across calls: what a reused instance
     /// costs, for benchmarks. Production invocations use fresh instances
     /// because a trapped instance cannot be entered again.
@@ -726,6 +758,35 @@ fn check_output(size: u64, limits: &Limits) -> Result<(), InvocationError> {
         ));
     }
     Ok(())
+}
+
+fn notification_to_wit(n: &Notification) -> wit::Notification {
+    let pairs = |m: &std::collections::BTreeMap<String, String>| -> Vec<(String, String)> {
+        m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    };
+    wit::Notification {
+        receiver: n.receiver.clone(),
+        status: n.status.clone(),
+        alerts: n
+            .alerts
+            .iter()
+            .map(|a| wit::Alert {
+                status: a.status.clone(),
+                labels: pairs(&a.labels),
+                annotations: pairs(&a.annotations),
+                starts_at: a.starts_at.clone(),
+                ends_at: a.ends_at.clone(),
+                generator_url: a.generator_url.clone(),
+                fingerprint: a.fingerprint.clone(),
+            })
+            .collect(),
+        group_labels: pairs(&n.group_labels),
+        common_labels: pairs(&n.common_labels),
+        common_annotations: pairs(&n.common_annotations),
+        external_url: n.external_url.clone(),
+        group_key: n.group_key.clone(),
+        truncated_alerts: n.truncated_alerts,
+    }
 }
 
 fn probe_result_from_wit(r: wit::ProbeResult) -> ProbeResult {
