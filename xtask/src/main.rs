@@ -178,11 +178,23 @@ fn run(args: &[String]) -> anyhow::Result<()> {
 
 /// Debian packages of the real peers the tests run against, and a command
 /// each provides.
-const TEST_PEERS: &[(&str, &str)] = &[("prometheus", "promtool")];
+const TEST_PEERS: &[(&str, &str)] = &[
+    ("prometheus", "promtool"),
+    ("prometheus-alertmanager", "amtool"),
+];
+
+/// Python packages of the real peers (module to import, PyPI package).
+const PYTHON_PEERS: &[(&str, &str)] = &[("aiosmtpd", "aiosmtpd")];
 
 /// Installs missing peer packages with apt (CI and fresh machines run as
 /// root); elsewhere says what to install.
 fn ensure_test_peers() -> anyhow::Result<()> {
+    for (module, package) in PYTHON_PEERS {
+        let present = Command::new("python3").args(["-c", &format!("import {module}")]).output();
+        if !present.is_ok_and(|o| o.status.success()) {
+            status(Command::new("python3").args(["-m", "pip", "install", "--quiet", package]))?;
+        }
+    }
     let missing: Vec<&str> = TEST_PEERS
         .iter()
         .filter(|(_, command)| {
