@@ -34,6 +34,16 @@ const RESULTS_BY_TIME: TableDefinition<(i64, u64), (&str, &str)> =
 /// (plugin, key) → value: each plugin's private state.
 const PLUGIN_KV: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("plugin_kv");
 
+/// Alerting state by name (rule groups' `for` state, the dispatcher's
+/// groups and notification log, silences), each a serialised snapshot.
+const ALERTING_STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("alerting_state");
+/// id → JSON [`OutboxItem`]: notifications waiting for delivery.
+const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("alerting_outbox");
+/// id → JSON [`OutboxItem`]: notifications a receiver refused for good.
+const DEAD_LETTERS: TableDefinition<u64, &[u8]> = TableDefinition::new("alerting_dead_letters");
+/// (ms, seq) → JSON [`HistoryEvent`]: what alerts did and who was told.
+const ALERT_HISTORY: TableDefinition<(i64, u64), &[u8]> = TableDefinition::new("alerting_history");
+
 /// Results one group commit takes at most; bounds a commit's latency.
 const MAX_GROUP_COMMIT: usize = 4096;
 
@@ -84,6 +94,42 @@ pub trait ResultSink: Send + Sync {
     ) -> impl Future<Output = Result<(), StorageError>> + Send;
 }
 
+/// A notification waiting for (another) delivery attempt.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutboxItem {
+    pub receiver: String,
+    /// Index of the integration within the receiver (a receiver may list several).
+    pub integration: usize,
+    pub notification: crate::model::Notification,
+    /// Stable per alert group: receivers deduplicate on it across retries and restarts.
+    pub dedup_key: String,
+    pub attempts: u32,
+    pub next_attempt_ms: i64,
+    pub created_ms: i64,
+    pub last_error: Option<String>,
+}
+
+/// One line of the alert and notification history.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEvent {
+    pub at_ms: i64,
+    /// `firing`, `resolved`, `notified`, `delivery_failed`, `dead_letter`, `acknowledged`.
+    pub kind: String,
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub receiver: Option<String>,
+    pub group_key: Option<String>,
+    pub detail: String,
+}
+
+/// What one alerting step changes, committed in a single transaction so a
+/// notification exists exactly when the state change that caused it does.
+#[derive(Debug, Default)]
+pub struct AlertingCommit {
+    pub state: Vec<(String, Vec<u8>)>,
+    pub outbox: Vec<OutboxItem>,
+    pub history: Vec<HistoryEvent>,
+}
+
 /// Filters for reading results back.
 #[derive(Clone, Debug, Default)]
 pub struct ResultQuery {
@@ -121,6 +167,10 @@ impl Storage {
             tx.open_table(RESULTS).map_err(db_err)?;
             tx.open_table(RESULTS_BY_TIME).map_err(db_err)?;
             tx.open_table(PLUGIN_KV).map_err(db_err)?;
+            tx.open_table(ALERTING_STATE).map_err(db_err)?;
+            tx.open_table(OUTBOX).map_err(db_err)?;
+            tx.open_table(DEAD_LETTERS).map_err(db_err)?;
+            tx.open_table(ALERT_HISTORY).map_err(db_err)?;
         }
         tx.commit().map_err(db_err)?;
 
@@ -196,6 +246,112 @@ impl Storage {
         }
         tx.commit().map_err(db_err)?;
         Ok(existed)
+    }
+
+    // ---- alerting ----------------------------------------------------------
+
+    /// Commits state snapshots, new outbox items and history together
+    /// (durable before return); returns the outbox ids assigned.
+    pub fn commit_alerting(&self, commit: &AlertingCommit) -> Result<Vec<u64>, StorageError> {
+        let mut tx = self.db.begin_write().map_err(db_err)?;
+        tx.set_quick_repair(true);
+        let mut ids = Vec::with_capacity(commit.outbox.len());
+        {
+            let mut state = tx.open_table(ALERTING_STATE).map_err(db_err)?;
+            for (key, bytes) in &commit.state {
+                state
+                    .insert(key.as_str(), bytes.as_slice())
+                    .map_err(db_err)?;
+            }
+            let mut outbox = tx.open_table(OUTBOX).map_err(db_err)?;
+            let mut next = outbox
+                .last()
+                .map_err(db_err)?
+                .map_or(1, |(k, _)| k.value() + 1);
+            for item in &commit.outbox {
+                let json = serde_json::to_vec(item).map_err(db_err)?;
+                outbox.insert(next, json.as_slice()).map_err(db_err)?;
+                ids.push(next);
+                next += 1;
+            }
+            append_history(&tx, &commit.history)?;
+        }
+        tx.commit().map_err(db_err)?;
+        Ok(ids)
+    }
+
+    /// A state snapshot written by [`Storage::commit_alerting`].
+    pub fn alerting_state(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let table = tx.open_table(ALERTING_STATE).map_err(db_err)?;
+        Ok(table.get(key).map_err(db_err)?.map(|v| v.value().to_vec()))
+    }
+
+    /// Every queued notification, oldest first.
+    pub fn outbox(&self) -> Result<Vec<(u64, OutboxItem)>, StorageError> {
+        read_items(&self.db, OUTBOX)
+    }
+
+    pub fn dead_letters(&self) -> Result<Vec<(u64, OutboxItem)>, StorageError> {
+        read_items(&self.db, DEAD_LETTERS)
+    }
+
+    /// Records a delivery outcome: delivered (removed), retry later
+    /// (rewritten with its new attempt time), or dead (moved to the dead
+    /// letters) — with its history line, in one transaction.
+    pub fn settle_outbox(
+        &self,
+        id: u64,
+        outcome: OutboxOutcome,
+        history: &[HistoryEvent],
+    ) -> Result<(), StorageError> {
+        let mut tx = self.db.begin_write().map_err(db_err)?;
+        tx.set_quick_repair(true);
+        {
+            let mut outbox = tx.open_table(OUTBOX).map_err(db_err)?;
+            match outcome {
+                OutboxOutcome::Delivered => {
+                    outbox.remove(id).map_err(db_err)?;
+                }
+                OutboxOutcome::Retry(item) => {
+                    let json = serde_json::to_vec(&item).map_err(db_err)?;
+                    outbox.insert(id, json.as_slice()).map_err(db_err)?;
+                }
+                OutboxOutcome::Dead(item) => {
+                    outbox.remove(id).map_err(db_err)?;
+                    let json = serde_json::to_vec(&item).map_err(db_err)?;
+                    tx.open_table(DEAD_LETTERS)
+                        .map_err(db_err)?
+                        .insert(id, json.as_slice())
+                        .map_err(db_err)?;
+                }
+            }
+            append_history(&tx, history)?;
+        }
+        tx.commit().map_err(db_err)
+    }
+
+    /// History since `since_ms`, oldest first, at most `limit` (newest kept).
+    pub fn alert_history(
+        &self,
+        since_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<HistoryEvent>, StorageError> {
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let table = tx.open_table(ALERT_HISTORY).map_err(db_err)?;
+        let mut out = Vec::new();
+        for entry in table.range((since_ms, 0)..).map_err(db_err)?.rev() {
+            if out.len() >= limit {
+                break;
+            }
+            let (_, v) = entry.map_err(db_err)?;
+            out.push(
+                serde_json::from_slice(v.value())
+                    .map_err(|e| StorageError::Corrupt(e.to_string()))?,
+            );
+        }
+        out.reverse();
+        Ok(out)
     }
 
     // ---- results ---------------------------------------------------------
@@ -417,6 +573,56 @@ pub fn compact(data_dir: &Path) -> Result<(), StorageError> {
     Ok(())
 }
 
+/// How a delivery attempt ended, for [`Storage::settle_outbox`].
+#[derive(Debug)]
+pub enum OutboxOutcome {
+    Delivered,
+    Retry(OutboxItem),
+    Dead(OutboxItem),
+}
+
+fn append_history(
+    tx: &redb::WriteTransaction,
+    events: &[HistoryEvent],
+) -> Result<(), StorageError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut table = tx.open_table(ALERT_HISTORY).map_err(db_err)?;
+    for event in events {
+        // Ties within a millisecond are ordered by the next free sequence.
+        let seq = table
+            .range((event.at_ms, 0)..=(event.at_ms, u64::MAX))
+            .map_err(db_err)?
+            .next_back()
+            .transpose()
+            .map_err(db_err)?
+            .map_or(0, |(k, _)| k.value().1 + 1);
+        let json = serde_json::to_vec(event).map_err(db_err)?;
+        table
+            .insert((event.at_ms, seq), json.as_slice())
+            .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+fn read_items(
+    db: &Database,
+    table: TableDefinition<u64, &[u8]>,
+) -> Result<Vec<(u64, OutboxItem)>, StorageError> {
+    let tx = db.begin_read().map_err(db_err)?;
+    let table = tx.open_table(table).map_err(db_err)?;
+    let mut out = Vec::new();
+    for entry in table.iter().map_err(db_err)? {
+        let (k, v) = entry.map_err(db_err)?;
+        out.push((
+            k.value(),
+            serde_json::from_slice(v.value()).map_err(|e| StorageError::Corrupt(e.to_string()))?,
+        ));
+    }
+    Ok(out)
+}
+
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -511,6 +717,68 @@ mod tests {
             .map(|r| r.started_ms)
             .collect();
         assert_eq!(left, vec![40, 50]);
+    }
+
+    #[test]
+    fn alerting_commits_outbox_and_history_together_and_settles() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path()).unwrap();
+        let notification: crate::model::Notification = serde_json::from_value(serde_json::json!({
+            "receiver": "team", "status": "firing", "alerts": [], "groupLabels": {}, "commonLabels": {},
+            "commonAnnotations": {}, "externalURL": "", "groupKey": "{}:{}", "truncatedAlerts": 0
+        }))
+        .unwrap();
+        let item = OutboxItem {
+            receiver: "team".into(),
+            integration: 0,
+            notification,
+            dedup_key: "k".into(),
+            attempts: 0,
+            next_attempt_ms: 10,
+            created_ms: 10,
+            last_error: None,
+        };
+        let event = |kind: &str, at_ms| HistoryEvent {
+            at_ms,
+            kind: kind.into(),
+            labels: Default::default(),
+            receiver: Some("team".into()),
+            group_key: None,
+            detail: String::new(),
+        };
+        let ids = storage
+            .commit_alerting(&AlertingCommit {
+                state: vec![("dispatcher".into(), b"snapshot".to_vec())],
+                outbox: vec![item.clone(), item.clone()],
+                history: vec![event("firing", 10), event("firing", 10)],
+            })
+            .unwrap();
+        assert_eq!(ids, vec![1, 2]);
+        assert_eq!(
+            storage.alerting_state("dispatcher").unwrap(),
+            Some(b"snapshot".to_vec())
+        );
+        assert_eq!(storage.outbox().unwrap().len(), 2);
+        storage
+            .settle_outbox(1, OutboxOutcome::Delivered, &[event("notified", 11)])
+            .unwrap();
+        storage
+            .settle_outbox(2, OutboxOutcome::Dead(item), &[event("dead_letter", 12)])
+            .unwrap();
+        assert!(storage.outbox().unwrap().is_empty());
+        assert_eq!(storage.dead_letters().unwrap().len(), 1);
+        let kinds: Vec<String> = storage
+            .alert_history(0, 100)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(kinds, ["firing", "firing", "notified", "dead_letter"]);
+        assert_eq!(
+            storage.alert_history(11, 1).unwrap()[0].kind,
+            "dead_letter",
+            "limit keeps the newest"
+        );
     }
 
     #[test]
