@@ -41,6 +41,7 @@ pub struct AppState {
     pub board: Arc<JobBoard>,
     pub telemetry: Arc<Telemetry>,
     pub query: QueryService,
+    pub rules: Arc<crate::rules::RuleBoard>,
 }
 
 /// The API's routes; tests call it with `oneshot`, `serve` binds it.
@@ -58,6 +59,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/labels", get(prom_labels).post(prom_labels))
         .route("/api/v1/label/{name}/values", get(prom_label_values))
         .route("/api/v1/metadata", get(prom_metadata))
+        .route("/api/v1/rules", get(prom_rules))
+        .route("/api/v1/alerts", get(prom_alerts))
         .route("/api/v1/status/buildinfo", get(prom_buildinfo))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
@@ -497,6 +500,21 @@ async fn prom_metadata(
     Ok(success(out))
 }
 
+async fn prom_rules(
+    State(state): State<AppState>,
+    params: PromParams,
+) -> Result<Response, ApiError> {
+    let filter = lookout_rules::RuleTypeFilter::parse(params.get("type").unwrap_or(""))
+        .map_err(|e| ApiError::BadData(e.to_string()))?;
+    Ok(success(state.rules.with_groups(|groups| {
+        lookout_rules::rules_json(groups, filter)
+    })))
+}
+
+async fn prom_alerts(State(state): State<AppState>) -> Response {
+    success(state.rules.with_groups(lookout_rules::alerts_json))
+}
+
 /// `version` is the Prometheus API level lookout answers to (Grafana picks
 /// features by it); `lookoutVersion` is lookout's own. `features` stays
 /// empty, or Grafana takes the server for Mimir.
@@ -546,6 +564,7 @@ mod tests {
                 board: Arc::new(JobBoard::default()),
                 telemetry: Arc::new(Telemetry::new()),
                 query,
+                rules: Arc::new(crate::rules::RuleBoard::default()),
             },
         )
     }

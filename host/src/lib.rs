@@ -42,6 +42,7 @@ pub mod ingest;
 pub mod model;
 pub mod query;
 pub mod registry;
+pub mod rules;
 pub mod runtime;
 pub mod scheduler;
 pub mod storage;

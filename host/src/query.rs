@@ -84,6 +84,15 @@ impl QueryService {
         self.engine.instant(&TsdbSource(&self.tsdb), query, t_ms)
     }
 
+    /// Evaluates one rule group at `ts_ms` over the stored series.
+    pub fn eval_group(
+        &self,
+        group: &mut lookout_rules::GroupState,
+        ts_ms: i64,
+    ) -> lookout_rules::GroupEvalOutput {
+        group.eval(&self.engine, &TsdbSource(&self.tsdb), ts_ms)
+    }
+
     pub fn range(
         &self,
         query: &str,

@@ -264,15 +264,14 @@ impl Storage {
                     .map_err(db_err)?;
             }
             let mut outbox = tx.open_table(OUTBOX).map_err(db_err)?;
-            let mut next = outbox
+            let first = outbox
                 .last()
                 .map_err(db_err)?
                 .map_or(1, |(k, _)| k.value() + 1);
-            for item in &commit.outbox {
+            for (id, item) in (first..).zip(&commit.outbox) {
                 let json = serde_json::to_vec(item).map_err(db_err)?;
-                outbox.insert(next, json.as_slice()).map_err(db_err)?;
-                ids.push(next);
-                next += 1;
+                outbox.insert(id, json.as_slice()).map_err(db_err)?;
+                ids.push(id);
             }
             append_history(&tx, &commit.history)?;
         }

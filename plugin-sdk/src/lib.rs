@@ -67,6 +67,9 @@
 //! - **Host services.** [`log`] writes to lookout's log, [`kv`] keeps state
 //!   between calls, [`http`] sends requests the host may allow, [`net`]
 //!   resolves names and opens TCP connections the host may allow.
+//! - **Notification texts.** [`template`] renders Alertmanager's default
+//!   titles and subjects and a subset of its template language, for
+//!   notifier plugins.
 //!
 //! # The sandbox
 //!
@@ -101,6 +104,7 @@ pub mod log;
 pub mod net;
 mod notify;
 mod report;
+pub mod template;
 
 use std::time::Duration;
 

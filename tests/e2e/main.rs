@@ -4,10 +4,12 @@
 mod bad_input;
 mod cli;
 mod hostile;
+mod notifiers;
 mod plugin_state;
 mod probe_lifecycle;
 mod prometheus_peer;
 mod query_api;
+mod rules;
 mod scrape;
 mod support;
 mod tsdb_import;

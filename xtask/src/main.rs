@@ -22,6 +22,10 @@ const PLUGINS: &[(&str, &str)] = &[
         "lookout-plugin-prometheus-scrape",
         "lookout_plugin_prometheus_scrape",
     ),
+    ("lookout-plugin-webhook", "lookout_plugin_webhook"),
+    ("lookout-plugin-slack", "lookout_plugin_slack"),
+    ("lookout-plugin-pagerduty", "lookout_plugin_pagerduty"),
+    ("lookout-plugin-email", "lookout_plugin_email"),
     ("lookout-fixture-hostile", "lookout_fixture_hostile"),
 ];
 
@@ -190,7 +194,9 @@ const PYTHON_PEERS: &[(&str, &str)] = &[("aiosmtpd", "aiosmtpd")];
 /// root); elsewhere says what to install.
 fn ensure_test_peers() -> anyhow::Result<()> {
     for (module, package) in PYTHON_PEERS {
-        let present = Command::new("python3").args(["-c", &format!("import {module}")]).output();
+        let present = Command::new("python3")
+            .args(["-c", &format!("import {module}")])
+            .output();
         if !present.is_ok_and(|o| o.status.success()) {
             status(Command::new("python3").args(["-m", "pip", "install", "--quiet", package]))?;
         }

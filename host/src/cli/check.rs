@@ -16,9 +16,17 @@ pub struct CheckArgs {
 
 pub fn run(args: CheckArgs, data: &Path) -> anyhow::Result<()> {
     let config = config::load(&args.config)?;
+    let rules = crate::rules::load(&config.rule_files, config.evaluation_interval)?;
     if data.join("lookout.redb").exists() {
         let storage = Storage::open(data).context("opening the data directory to check plugins")?;
         check_plugins(&config, &storage)?;
+    }
+    if !rules.groups.is_empty() {
+        println!(
+            "{} rule groups from {} files",
+            rules.groups.len(),
+            config.rule_files.len()
+        );
     }
     for warning in &config.warnings {
         println!("warning: {warning}");

@@ -5,6 +5,7 @@ mod check;
 mod notify;
 mod plugin;
 mod query;
+mod rules;
 mod run;
 mod serve;
 mod tsdb;
@@ -53,6 +54,9 @@ enum Command {
     Notify(notify::NotifyArgs),
     /// Run the scheduler and the HTTP API.
     Serve(serve::ServeArgs),
+    /// Prometheus rule files: run promtool-format unit tests.
+    #[command(subcommand)]
+    Rules(rules::RulesCommand),
     /// Evaluate PromQL on a running lookout and print a table.
     Query(query::QueryArgs),
     /// Time-series database chores: backfill.
@@ -97,6 +101,7 @@ pub fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args, &data).await,
             Command::Notify(args) => notify::run(args, &data).await,
             Command::Query(args) => query::run(args),
+            Command::Rules(cmd) => rules::run(cmd),
             Command::Tsdb(cmd) => tsdb::run(cmd, &data),
         }
     });

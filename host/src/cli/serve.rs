@@ -135,11 +135,29 @@ pub async fn run(args: ServeArgs, data: &Path) -> anyhow::Result<()> {
     });
 
     let query = QueryService::new(tsdb.clone());
+    let rules = Arc::new(
+        crate::rules::load(&config.rule_files, config.evaluation_interval)
+            .context("loading rule files")?,
+    );
+    crate::rules::restore(
+        &rules,
+        &storage,
+        config.for_grace_period,
+        config.for_outage_tolerance,
+    );
+    let rule_tasks = crate::rules::spawn(
+        &rules,
+        query.clone(),
+        storage.clone(),
+        Arc::new(crate::rules::LogAlertSink),
+        stopped.clone(),
+    );
     let state = AppState {
         storage,
         board: scheduler.board(),
         telemetry,
         query,
+        rules,
     };
     println!(
         "lookout listening on http://{bound} ({} jobs from {})",
@@ -160,6 +178,9 @@ pub async fn run(args: ServeArgs, data: &Path) -> anyhow::Result<()> {
             let _ = t.await;
         }
         let _ = sweeper.await;
+        for t in rule_tasks {
+            let _ = t.await;
+        }
         let _ = server.await;
     })
     .await;

@@ -25,7 +25,7 @@
 //! ```
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -46,6 +46,10 @@ pub const DEFAULT_RETENTION: Duration = Duration::from_secs(15 * 24 * 3600);
 
 /// Default rule evaluation interval, Prometheus' own.
 pub const DEFAULT_EVALUATION_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Prometheus' defaults for restoring `for` state after a restart.
+pub const DEFAULT_FOR_GRACE_PERIOD: Duration = Duration::from_secs(600);
+pub const DEFAULT_FOR_OUTAGE_TOLERANCE: Duration = Duration::from_secs(3600);
 
 /// Default number of invocations running at once.
 pub const DEFAULT_MAX_CONCURRENCY: usize = 64;
@@ -75,8 +79,15 @@ pub struct Config {
     pub jobs: Vec<Job>,
     /// How often rule groups evaluate (Prometheus' `evaluation_interval`).
     pub evaluation_interval: Duration,
-    /// Rule files named by the configuration, as written.
-    pub rule_files: Vec<String>,
+    /// Rule files named by the configuration, resolved against its directory.
+    pub rule_files: Vec<PathBuf>,
+    /// `rule_files` as written, before resolution.
+    pub rule_patterns: Vec<String>,
+    /// After a restart, an alert whose `for` is at least this long gets its
+    /// pending time back (Prometheus' `--rules.alert.for-grace-period`, 10m).
+    pub for_grace_period: Duration,
+    /// State older than this is not restored (`--rules.alert.for-outage-tolerance`, 1h).
+    pub for_outage_tolerance: Duration,
     /// What loaded but is not acted on (skipped jobs, unsupported
     /// settings); `check` prints them and `serve` logs them.
     pub warnings: Vec<String>,
@@ -144,6 +155,8 @@ struct RawConfig {
     #[serde(default)]
     scheduler: RawScheduler,
     #[serde(default)]
+    rules: RawRules,
+    #[serde(default)]
     jobs: Vec<RawJob>,
 }
 
@@ -158,6 +171,19 @@ struct RawServer {
 struct RawStorage {
     retention: Option<Spanned<String>>,
     retention_size: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRules {
+    /// Prometheus rule files (globs allowed), relative to this file.
+    #[serde(default)]
+    files: Vec<String>,
+    evaluation_interval: Option<Spanned<String>>,
+    /// Prometheus' `--rules.alert.for-grace-period`.
+    for_grace_period: Option<Spanned<String>>,
+    /// Prometheus' `--rules.alert.for-outage-tolerance`.
+    for_outage_tolerance: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -196,10 +222,17 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         message: format!("cannot read: {e}"),
     })?;
     let file = path.display().to_string();
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("yml" | "yaml") => prometheus::parse(&text, &file),
-        _ => parse(&text, &file),
-    }
+    let mut config = match path.extension().and_then(|e| e.to_str()) {
+        Some("yml" | "yaml") => prometheus::parse(&text, &file)?,
+        _ => parse(&text, &file)?,
+    };
+    let base = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    config.rule_files =
+        crate::rules::resolve_rule_files(base, &config.rule_patterns, &mut config.warnings);
+    Ok(config)
 }
 
 /// Parses configuration text; `file` names it in errors.
@@ -244,6 +277,27 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         ),
         None => None,
     };
+    let evaluation_interval = match &raw.rules.evaluation_interval {
+        Some(v) => parse_duration(v.get_ref())
+            .map_err(|e| at(v.span(), format!("rules.evaluation_interval: {e}")))?,
+        None => DEFAULT_EVALUATION_INTERVAL,
+    };
+    let rule_duration = |v: &Option<Spanned<String>>, what: &str, default: Duration| match v {
+        Some(v) => {
+            parse_duration(v.get_ref()).map_err(|e| at(v.span(), format!("rules.{what}: {e}")))
+        }
+        None => Ok(default),
+    };
+    let for_grace_period = rule_duration(
+        &raw.rules.for_grace_period,
+        "for_grace_period",
+        DEFAULT_FOR_GRACE_PERIOD,
+    )?;
+    let for_outage_tolerance = rule_duration(
+        &raw.rules.for_outage_tolerance,
+        "for_outage_tolerance",
+        DEFAULT_FOR_OUTAGE_TOLERANCE,
+    )?;
     let max_concurrency = match &raw.scheduler.max_concurrency {
         Some(v) if *v.get_ref() < 1 || *v.get_ref() > limits::MAX_INSTANCES as i64 => {
             return Err(at(
@@ -396,7 +450,11 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         out_of_order_window: Duration::ZERO,
         max_concurrency,
         jobs,
-        evaluation_interval: DEFAULT_EVALUATION_INTERVAL,
+        evaluation_interval,
+        // Resolved by `load`, which knows the file's directory.
+        rule_patterns: raw.rules.files,
+        for_grace_period,
+        for_outage_tolerance,
         rule_files: Vec::new(),
         warnings: Vec::new(),
     })

@@ -273,12 +273,6 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         });
     }
 
-    if !raw.rule_files.is_empty() {
-        warnings.push(format!(
-            "{file}: rule_files {:?} are recorded; rule evaluation is not part of this lookout yet",
-            raw.rule_files
-        ));
-    }
     let exemplars = raw.storage.as_ref().is_some_and(|s| s.exemplars.is_some());
     let g = &raw.global;
     for (present, what) in [
@@ -341,7 +335,10 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         max_concurrency: super::DEFAULT_MAX_CONCURRENCY,
         jobs,
         evaluation_interval,
-        rule_files: raw.rule_files,
+        rule_patterns: raw.rule_files,
+        for_grace_period: super::DEFAULT_FOR_GRACE_PERIOD,
+        for_outage_tolerance: super::DEFAULT_FOR_OUTAGE_TOLERANCE,
+        rule_files: Vec::new(),
         warnings,
     })
 }
@@ -408,7 +405,7 @@ mod tests {
         assert_eq!(teg.limits.timeout, Duration::from_secs(10));
         assert_eq!(teg.config_json, r#"{"metrics_path":"/api/metrics"}"#);
         assert_eq!(c.evaluation_interval, Duration::from_secs(15));
-        assert_eq!(c.rule_files, ["alert_rules.yml"]);
+        assert_eq!(c.rule_patterns, ["alert_rules.yml"]);
         let skipped = c
             .warnings
             .iter()

@@ -1,0 +1,4 @@
+//! lookout-rules' integration tests, one binary.
+
+mod promtool;
+mod seed_files;

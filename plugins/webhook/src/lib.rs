@@ -1,0 +1,356 @@
+//! `webhook` notifier: POSTs the notification as Alertmanager's webhook
+//! JSON (version 4) to a URL, like Alertmanager's `webhook_configs`.
+//!
+//! Configuration (Alertmanager's field names):
+//!
+//! ```json
+//! {
+//!   "url": "https://hooks.example.com/alerts",
+//!   "max_alerts": 0,
+//!   "http_config": {
+//!     "bearer_token": "…",
+//!     "basic_auth": {"username": "…", "password": "…"},
+//!     "authorization": {"type": "Bearer", "credentials": "…"},
+//!     "follow_redirects": true
+//!   },
+//!   "send_resolved": true
+//! }
+//! ```
+//!
+//! - `url` (required): `http://` or `https://`.
+//! - `max_alerts`: send at most this many alerts, counting the rest in
+//!   `truncatedAlerts`; 0 sends all.
+//! - `http_config`: at most one of `bearer_token`, `basic_auth`,
+//!   `authorization`; redirects are followed (up to 10) unless
+//!   `follow_redirects` is false.
+//! - `send_resolved` is applied by the host (whether resolved notifications
+//!   reach the plugin at all); the plugin accepts and ignores it.
+//!
+//! The body is exactly Alertmanager's: `version`, `groupKey`,
+//! `truncatedAlerts`, `receiver`, `status`, `alerts`, `groupLabels`,
+//! `commonLabels`, `commonAnnotations`, `externalURL`, with
+//! `Content-Type: application/json`.
+//!
+//! Outcome, by Alertmanager's rules: a 2xx answer is a delivery; a 5xx or
+//! 429 answer, a timeout or a connection failure is a transient error
+//! (retried); any other answer is a permanent error (Alertmanager's webhook
+//! does not retry 429; lookout does, as its remote write does). The error carries the status and
+//! the start of the response body; never the URL, which may hold a secret.
+//!
+//! Capabilities: none asked for at install. The host grants a receiver the
+//! host of its configured `url`; `lookout notify` takes `--grant-http
+//! host:port`.
+
+use std::time::Duration;
+
+use lookout_plugin_sdk::{Delivery, Notification, Notifier, PluginError, PluginInfo, http};
+use serde::Deserialize;
+
+/// How many redirects are followed at most (Go's HTTP client's limit, which
+/// Alertmanager uses).
+const MAX_REDIRECTS: u32 = 10;
+
+/// How much of an error response's body goes into the error message.
+const ERROR_BODY_CHARS: usize = 256;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    url: String,
+    #[serde(default)]
+    max_alerts: u32,
+    #[serde(default)]
+    http_config: HttpConfig,
+    /// Applied by the host.
+    #[serde(default)]
+    #[allow(dead_code)]
+    send_resolved: Option<bool>,
+}
+
+/// The part of Prometheus' `http_config` a plugin can honour: credentials
+/// and redirects (TLS settings and proxies are the host's).
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct HttpConfig {
+    bearer_token: Option<String>,
+    basic_auth: Option<BasicAuth>,
+    authorization: Option<Authorization>,
+    follow_redirects: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BasicAuth {
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Authorization {
+    #[serde(default = "bearer", rename = "type")]
+    kind: String,
+    credentials: String,
+}
+
+fn bearer() -> String {
+    "Bearer".to_owned()
+}
+
+impl HttpConfig {
+    /// The `authorization` header value, if credentials are configured.
+    fn authorization(&self) -> Result<Option<String>, PluginError> {
+        match (&self.bearer_token, &self.basic_auth, &self.authorization) {
+            (None, None, None) => Ok(None),
+            (Some(token), None, None) => Ok(Some(format!("Bearer {token}"))),
+            (None, Some(basic), None) => {
+                let pair = format!("{}:{}", basic.username, basic.password);
+                Ok(Some(format!("Basic {}", base64(pair.as_bytes()))))
+            }
+            (None, None, Some(auth)) => Ok(Some(format!("{} {}", auth.kind, auth.credentials))),
+            _ => Err(PluginError::config(
+                "http_config: at most one of bearer_token, basic_auth and authorization may be set",
+            )),
+        }
+    }
+}
+
+struct Webhook;
+
+impl Notifier for Webhook {
+    type Config = Config;
+
+    fn describe() -> PluginInfo {
+        lookout_plugin_sdk::plugin_info!("webhook")
+            .description(
+                "POSTs notifications as Alertmanager's webhook JSON (version 4) to a URL. \
+                 The receiver's URL host is granted by the host, not at install.",
+            )
+            .config_schema(
+                r#"{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "type": "object",
+  "additionalProperties": false,
+  "required": ["url"],
+  "properties": {
+    "url": { "type": "string", "format": "uri" },
+    "max_alerts": { "type": "integer", "minimum": 0, "default": 0 },
+    "http_config": {
+      "type": "object",
+      "additionalProperties": false,
+      "properties": {
+        "bearer_token": { "type": "string" },
+        "basic_auth": {
+          "type": "object",
+          "additionalProperties": false,
+          "required": ["username"],
+          "properties": { "username": { "type": "string" }, "password": { "type": "string" } }
+        },
+        "authorization": {
+          "type": "object",
+          "additionalProperties": false,
+          "required": ["credentials"],
+          "properties": { "type": { "type": "string", "default": "Bearer" }, "credentials": { "type": "string" } }
+        },
+        "follow_redirects": { "type": "boolean", "default": true }
+      }
+    },
+    "send_resolved": { "type": "boolean", "description": "Applied by the host." }
+  }
+}"#,
+            )
+    }
+
+    fn notify(
+        notification: Notification,
+        config: Config,
+        timeout: Duration,
+    ) -> Result<Delivery, PluginError> {
+        let body = webhook_body(notification, config.max_alerts);
+        let mut request = http::Request::post(&config.url)
+            .header("content-type", "application/json")
+            .header("user-agent", user_agent())
+            .body(body)
+            .timeout(timeout)
+            .follow_redirects(if config.http_config.follow_redirects.unwrap_or(true) {
+                MAX_REDIRECTS
+            } else {
+                0
+            });
+        if let Some(value) = config.http_config.authorization()? {
+            request = request.header("authorization", value);
+        }
+        let response = request.send().map_err(|error| {
+            PluginError::from(lookout_plugin_sdk::Error::new(
+                error.reason(),
+                format!("posting to the webhook: {error}"),
+            ))
+        })?;
+        check_status(&response)?;
+        Ok(Delivery::new(format!(
+            "webhook answered {}",
+            response.status
+        )))
+    }
+}
+
+/// The webhook JSON, with at most `max_alerts` alerts (0: all) and the
+/// rest counted in `truncatedAlerts`.
+fn webhook_body(mut notification: Notification, max_alerts: u32) -> String {
+    let max = usize::try_from(max_alerts).unwrap_or(usize::MAX);
+    if max > 0 && notification.alerts.len() > max {
+        let dropped = notification.alerts.len() - max;
+        notification.alerts.truncate(max);
+        notification.truncated_alerts = notification
+            .truncated_alerts
+            .saturating_add(u32::try_from(dropped).unwrap_or(u32::MAX));
+    }
+    notification.to_webhook_json()
+}
+
+/// Alertmanager's retry rule: 2xx delivered, 5xx and 429 (rate limited)
+/// retried, anything else final.
+fn check_status(response: &http::Response) -> Result<(), PluginError> {
+    if response.is_success() {
+        return Ok(());
+    }
+    let mut message = format!("unexpected status code {}", response.status);
+    let body = response.text();
+    let body = body.trim();
+    if !body.is_empty() {
+        message.push_str(": ");
+        message.extend(body.chars().take(ERROR_BODY_CHARS));
+    }
+    if response.status / 100 == 5 || response.status == 429 {
+        Err(PluginError::transient(message))
+    } else {
+        Err(PluginError::permanent(message))
+    }
+}
+
+fn user_agent() -> String {
+    format!("lookout/{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Standard base64 with padding, for basic auth.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+lookout_plugin_sdk::export_notifier!(Webhook);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lookout_plugin_sdk::Alert;
+
+    fn alert(name: &str) -> Alert {
+        Alert {
+            status: "firing".into(),
+            labels: vec![("alertname".into(), name.into())],
+            annotations: vec![],
+            starts_at: "2024-01-01T00:00:00Z".into(),
+            ends_at: "0001-01-01T00:00:00Z".into(),
+            generator_url: String::new(),
+            fingerprint: name.into(),
+        }
+    }
+
+    fn notification(alerts: usize) -> Notification {
+        Notification {
+            receiver: "r".into(),
+            status: "firing".into(),
+            alerts: (0..alerts).map(|i| alert(&format!("a{i}"))).collect(),
+            group_labels: vec![],
+            common_labels: vec![],
+            common_annotations: vec![],
+            external_url: "http://lookout".into(),
+            group_key: "{}:{}".into(),
+            truncated_alerts: 0,
+        }
+    }
+
+    #[test]
+    fn max_alerts_truncates_and_counts() {
+        let json: serde_json::Value =
+            serde_json::from_str(&webhook_body(notification(5), 2)).unwrap();
+        assert_eq!(json["alerts"].as_array().unwrap().len(), 2);
+        assert_eq!(json["truncatedAlerts"], 3);
+        let json: serde_json::Value =
+            serde_json::from_str(&webhook_body(notification(5), 0)).unwrap();
+        assert_eq!(json["alerts"].as_array().unwrap().len(), 5);
+        assert_eq!(json["truncatedAlerts"], 0);
+    }
+
+    #[test]
+    fn statuses_follow_alertmanagers_retry_rules() {
+        let response = |status| http::Response {
+            status,
+            body: b"nope\n".to_vec(),
+            ..Default::default()
+        };
+        assert!(check_status(&response(204)).is_ok());
+        assert_eq!(
+            check_status(&response(503)),
+            Err(PluginError::Transient(
+                "unexpected status code 503: nope".into()
+            ))
+        );
+        assert!(matches!(
+            check_status(&response(429)),
+            Err(PluginError::Transient(_))
+        ));
+        assert!(matches!(
+            check_status(&response(404)),
+            Err(PluginError::Permanent(_))
+        ));
+    }
+
+    #[test]
+    fn credentials() {
+        assert_eq!(
+            base64(b"Aladdin:open sesame"),
+            "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
+        assert_eq!(base64(b"ab"), "YWI=");
+        let config: Config = lookout_plugin_sdk::parse_config(
+            r#"{"url": "http://x", "http_config": {"basic_auth": {"username": "u", "password": "p"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            config.http_config.authorization().unwrap().as_deref(),
+            Some("Basic dTpw")
+        );
+        let both = HttpConfig {
+            bearer_token: Some("t".into()),
+            basic_auth: Some(BasicAuth {
+                username: "u".into(),
+                password: String::new(),
+            }),
+            ..Default::default()
+        };
+        assert!(matches!(both.authorization(), Err(PluginError::Config(_))));
+        assert!(
+            lookout_plugin_sdk::parse_config::<Config>(r#"{"url": "http://x", "urls": 1}"#)
+                .is_err()
+        );
+    }
+}
