@@ -42,6 +42,7 @@ pub struct AppState {
     pub telemetry: Arc<Telemetry>,
     pub query: QueryService,
     pub rules: Arc<crate::rules::RuleBoard>,
+    pub alerting: Arc<crate::alerting::Alerting>,
 }
 
 /// The API's routes; tests call it with `oneshot`, `serve` binds it.
@@ -60,6 +61,20 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/label/{name}/values", get(prom_label_values))
         .route("/api/v1/metadata", get(prom_metadata))
         .route("/api/v1/rules", get(prom_rules))
+        .route("/api/v1/alerts/history", get(alert_history))
+        .route(
+            "/api/v1/alerts/groups/acknowledge",
+            axum::routing::post(acknowledge_group),
+        )
+        .route("/api/v2/status", get(am_status))
+        .route("/api/v2/receivers", get(am_receivers))
+        .route("/api/v2/alerts", get(am_alerts).post(am_post_alerts))
+        .route("/api/v2/alerts/groups", get(am_alert_groups))
+        .route("/api/v2/silences", get(am_silences).post(am_post_silence))
+        .route(
+            "/api/v2/silence/{id}",
+            get(am_silence).delete(am_expire_silence),
+        )
         .route("/api/v1/alerts", get(prom_alerts))
         .route("/api/v1/status/buildinfo", get(prom_buildinfo))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -515,6 +530,204 @@ async fn prom_alerts(State(state): State<AppState>) -> Response {
     success(state.rules.with_groups(lookout_rules::alerts_json))
 }
 
+// ---- Alertmanager API v2 (what amtool and Prometheus call) ----------------
+
+/// Alertmanager's v2 API answers errors with a bare JSON string.
+fn am_error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(serde_json::Value::String(message.into()))).into_response()
+}
+
+fn am_json(value: impl serde::Serialize) -> Response {
+    Json(value).into_response()
+}
+
+/// `filter=` matchers (repeatable) and the boolean filters of GET /alerts.
+fn am_filter(params: &PromParams) -> Result<lookout_alerting::api::AlertFilter, String> {
+    let mut filter = lookout_alerting::api::AlertFilter::default();
+    for m in params.all("filter") {
+        let parsed =
+            lookout_alerting::parse_matchers(&m).map_err(|e| format!("bad matcher {m:?}: {e}"))?;
+        filter.matchers.extend(parsed);
+    }
+    let flag = |name: &str, default: bool| match params.get(name) {
+        None => Ok(default),
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(other) => Err(format!("{name} must be true or false, not {other:?}")),
+    };
+    filter.active = flag("active", true)?;
+    filter.silenced = flag("silenced", true)?;
+    filter.inhibited = flag("inhibited", true)?;
+    filter.unprocessed = flag("unprocessed", true)?;
+    if let Some(receiver) = params.get("receiver") {
+        filter = filter.with_receiver(receiver)?;
+    }
+    Ok(filter)
+}
+
+async fn am_status(State(state): State<AppState>) -> Response {
+    let version = lookout_alerting::api::VersionInfo {
+        version: env!("CARGO_PKG_VERSION").into(),
+        revision: String::new(),
+        branch: String::new(),
+        build_user: String::new(),
+        build_date: String::new(),
+        go_version: String::new(),
+    };
+    let started = state.alerting.started();
+    am_json(state.alerting.with(|d| d.api_status(version, started)))
+}
+
+async fn am_receivers(State(state): State<AppState>) -> Response {
+    am_json(state.alerting.with(|d| d.api_receivers()))
+}
+
+async fn am_alerts(State(state): State<AppState>, params: PromParams) -> Response {
+    match am_filter(&params) {
+        Ok(filter) => am_json(
+            state
+                .alerting
+                .with(|d| d.api_alerts(&filter, chrono::Utc::now())),
+        ),
+        Err(e) => am_error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+async fn am_alert_groups(State(state): State<AppState>, params: PromParams) -> Response {
+    match am_filter(&params) {
+        Ok(filter) => am_json(
+            state
+                .alerting
+                .with(|d| d.api_alert_groups(&filter, chrono::Utc::now())),
+        ),
+        Err(e) => am_error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+async fn am_post_alerts(State(state): State<AppState>, body: axum::body::Bytes) -> Response {
+    let posted: Vec<lookout_alerting::api::PostableAlert> = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(e) => return am_error(StatusCode::BAD_REQUEST, format!("invalid alerts: {e}")),
+    };
+    let now = chrono::Utc::now();
+    let alerts = posted.into_iter().map(|a| a.into_alert(now)).collect();
+    match state.alerting.insert(alerts) {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => am_error(StatusCode::BAD_REQUEST, e.to_string()),
+    }
+}
+
+async fn am_silences(State(state): State<AppState>, params: PromParams) -> Response {
+    let mut matchers = Vec::new();
+    for m in params.all("filter") {
+        match lookout_alerting::parse_matchers(&m) {
+            Ok(parsed) => matchers.extend(parsed),
+            Err(e) => return am_error(StatusCode::BAD_REQUEST, format!("bad matcher {m:?}: {e}")),
+        }
+    }
+    am_json(
+        state
+            .alerting
+            .with(|d| d.api_silences(&matchers, chrono::Utc::now())),
+    )
+}
+
+async fn am_post_silence(State(state): State<AppState>, body: axum::body::Bytes) -> Response {
+    let posted: lookout_alerting::PostableSilence = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(e) => return am_error(StatusCode::BAD_REQUEST, format!("invalid silence: {e}")),
+    };
+    let id = match state
+        .alerting
+        .with(|d| d.silences_mut().set(posted, chrono::Utc::now()))
+    {
+        Ok(id) => id,
+        Err(e) => return am_error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    if let Err(e) = state.alerting.persist() {
+        return ApiError::Internal(e.to_string()).into_response();
+    }
+    am_json(json!({"silenceID": id}))
+}
+
+async fn am_silence(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    match state
+        .alerting
+        .with(|d| d.api_silence(&id, chrono::Utc::now()))
+    {
+        Some(s) => am_json(s),
+        None => am_error(StatusCode::NOT_FOUND, format!("silence {id} not found")),
+    }
+}
+
+async fn am_expire_silence(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    if let Err(e) = state
+        .alerting
+        .with(|d| d.silences_mut().expire(&id, chrono::Utc::now()))
+    {
+        return am_error(StatusCode::NOT_FOUND, format!("silence {id}: {e}"));
+    }
+    if let Err(e) = state.alerting.persist() {
+        return ApiError::Internal(e.to_string()).into_response();
+    }
+    StatusCode::OK.into_response()
+}
+
+/// What Alertmanager cannot tell: when each alert fired and resolved, who
+/// was notified and how it went. `since` as for results; newest `limit`.
+async fn alert_history(
+    State(state): State<AppState>,
+    params: PromParams,
+) -> Result<Response, ApiError> {
+    let since = match params.get("since") {
+        Some(s) => parse_since(s).map_err(ApiError::BadData)?,
+        None => 0,
+    };
+    let limit = params
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .filter(|l| *l > 0)
+        .unwrap_or(1000usize)
+        .min(MAX_RESULTS);
+    let events = state
+        .storage
+        .alert_history(since, limit)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(success(events))
+}
+
+/// Acknowledges an alert group (`{"groupKey": "..."}`): it sends no
+/// repeats until its set of firing alerts changes.
+async fn acknowledge_group(
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    struct Ack {
+        group_key: String,
+    }
+    let ack: Ack = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadData(format!("invalid acknowledgement: {e}")))?;
+    state
+        .alerting
+        .with(|d| d.acknowledge(&ack.group_key, chrono::Utc::now()))
+        .map_err(|e| ApiError::BadData(e.to_string()))?;
+    state
+        .alerting
+        .persist()
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(success(
+        json!({"groupKey": ack.group_key, "acknowledged": true}),
+    ))
+}
+
 /// `version` is the Prometheus API level lookout answers to (Grafana picks
 /// features by it); `lookoutVersion` is lookout's own. `features` stays
 /// empty, or Grafana takes the server for Mimir.
@@ -556,6 +769,7 @@ mod tests {
         let storage = Storage::open(dir.path()).unwrap();
         let tsdb =
             lookout_tsdb::Tsdb::open(storage.database(), lookout_tsdb::Options::default()).unwrap();
+        let storage_for_alerting = storage.clone();
         let query = QueryService::new(Arc::new(tsdb));
         (
             dir,
@@ -565,6 +779,11 @@ mod tests {
                 telemetry: Arc::new(Telemetry::new()),
                 query,
                 rules: Arc::new(crate::rules::RuleBoard::default()),
+                alerting: crate::alerting::Alerting::open(
+                    crate::alerting::default_config(),
+                    storage_for_alerting,
+                    "http://localhost".into(),
+                ),
             },
         )
     }

@@ -35,6 +35,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod alerting;
 pub mod api;
 pub mod cli;
 pub mod config;

@@ -272,17 +272,6 @@ fn evaluate(
     }
 }
 
-/// Alerts go nowhere yet but the log: routing arrives with the dispatcher.
-pub struct LogAlertSink;
-
-impl AlertSink for LogAlertSink {
-    fn alerts(&self, alerts: Vec<AlertToSend>) {
-        for a in alerts {
-            tracing::info!(rule = %a.rule, state = a.alert.state.as_str(), "alert");
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

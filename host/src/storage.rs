@@ -98,13 +98,23 @@ pub trait ResultSink: Send + Sync {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OutboxItem {
     pub receiver: String,
-    /// Index of the integration within the receiver (a receiver may list several).
+    /// Index of the integration within its kind's list in the receiver.
     pub integration: usize,
+    /// The integration's kind (`webhook`, `slack`, `pagerduty`, `email`):
+    /// also the name of the notifier plugin that delivers it.
+    #[serde(default)]
+    pub integration_kind: String,
+    /// The dispatcher's id of this notification, to report the outcome.
+    #[serde(default)]
+    pub notification_id: String,
     pub notification: crate::model::Notification,
     /// Stable per alert group: receivers deduplicate on it across retries and restarts.
     pub dedup_key: String,
     pub attempts: u32,
     pub next_attempt_ms: i64,
+    /// Retries end here (the dispatcher's group_interval budget).
+    #[serde(default)]
+    pub retry_deadline_ms: i64,
     pub created_ms: i64,
     pub last_error: Option<String>,
 }
@@ -730,10 +740,13 @@ mod tests {
         let item = OutboxItem {
             receiver: "team".into(),
             integration: 0,
+            integration_kind: "webhook".into(),
+            notification_id: "n1".into(),
             notification,
             dedup_key: "k".into(),
             attempts: 0,
             next_attempt_ms: 10,
+            retry_deadline_ms: 20,
             created_ms: 10,
             last_error: None,
         };

@@ -136,16 +136,16 @@ fn failed(out: &Output, kind: &str) -> Result<String> {
 
 /// One request as the receiver saw it.
 #[derive(Debug, Clone)]
-struct Recorded {
-    method: String,
-    path: String,
+pub(crate) struct Recorded {
+    pub(crate) method: String,
+    pub(crate) path: String,
     /// Lower-cased names.
-    headers: BTreeMap<String, String>,
-    body: Vec<u8>,
+    pub(crate) headers: BTreeMap<String, String>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Recorded {
-    fn json(&self) -> Result<Value> {
+    pub(crate) fn json(&self) -> Result<Value> {
         serde_json::from_slice(&self.body)
             .with_context(|| format!("body is not JSON: {}", String::from_utf8_lossy(&self.body)))
     }
@@ -161,8 +161,8 @@ struct Answer {
 
 /// An HTTP/1.1 server on 127.0.0.1:0 that records every request and answers
 /// them all alike; stops on drop.
-struct Receiver {
-    addr: SocketAddr,
+pub(crate) struct Receiver {
+    pub(crate) addr: SocketAddr,
     requests: Arc<Mutex<Vec<Recorded>>>,
     answer: Arc<Mutex<Answer>>,
     stop: Arc<AtomicBool>,
@@ -170,7 +170,7 @@ struct Receiver {
 }
 
 impl Receiver {
-    fn start(status: u16, content_type: &str, body: &str) -> Receiver {
+    pub(crate) fn start(status: u16, content_type: &str, body: &str) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().unwrap();
@@ -204,7 +204,7 @@ impl Receiver {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
@@ -213,12 +213,22 @@ impl Receiver {
         self.addr.to_string()
     }
 
-    fn answer(&self, status: u16, content_type: &str, body: &str) {
+    pub(crate) fn answer(&self, status: u16, content_type: &str, body: &str) {
         *self.answer.lock().unwrap() = Answer {
             status,
             content_type: content_type.into(),
             body: body.into(),
         };
+    }
+
+    /// Bodies received so far, as JSON, without taking them.
+    pub(crate) fn bodies(&self) -> Vec<Value> {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r.json().ok())
+            .collect()
     }
 
     /// The requests received so far; fails unless there are exactly `n`.

@@ -31,6 +31,10 @@ pub struct ServeArgs {
     /// Address of the HTTP API; overrides `[server] listen`.
     #[arg(long, value_name = "ADDR:PORT")]
     listen: Option<SocketAddr>,
+    /// An Alertmanager configuration for routing alerts; overrides
+    /// `[alerting] config` (use it beside a prometheus.yml).
+    #[arg(long, value_name = "FILE")]
+    alertmanager_config: Option<PathBuf>,
 }
 
 pub async fn run(args: ServeArgs, data: &Path) -> anyhow::Result<()> {
@@ -145,19 +149,39 @@ pub async fn run(args: ServeArgs, data: &Path) -> anyhow::Result<()> {
         config.for_grace_period,
         config.for_outage_tolerance,
     );
+    let am_path = args
+        .alertmanager_config
+        .clone()
+        .or(config.alertmanager_config.clone());
+    let am_config = match &am_path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            lookout_alerting::parse_config(&text, &path.display().to_string())?
+        }
+        None => crate::alerting::default_config(),
+    };
+    let external_url = config
+        .external_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{bound}"));
+    let alerting = crate::alerting::Alerting::open(am_config, storage.clone(), external_url);
     let rule_tasks = crate::rules::spawn(
         &rules,
         query.clone(),
         storage.clone(),
-        Arc::new(crate::rules::LogAlertSink),
+        alerting.clone(),
         stopped.clone(),
     );
+    let registry = Arc::new(registry);
+    let alerting_tasks = alerting.spawn(registry.clone(), stopped.clone());
     let state = AppState {
         storage,
         board: scheduler.board(),
         telemetry,
         query,
         rules,
+        alerting,
     };
     println!(
         "lookout listening on http://{bound} ({} jobs from {})",
@@ -178,7 +202,7 @@ pub async fn run(args: ServeArgs, data: &Path) -> anyhow::Result<()> {
             let _ = t.await;
         }
         let _ = sweeper.await;
-        for t in rule_tasks {
+        for t in rule_tasks.into_iter().chain(alerting_tasks) {
             let _ = t.await;
         }
         let _ = server.await;

@@ -83,6 +83,10 @@ pub struct Config {
     pub rule_files: Vec<PathBuf>,
     /// `rule_files` as written, before resolution.
     pub rule_patterns: Vec<String>,
+    /// The Alertmanager configuration routing this instance's alerts.
+    pub alertmanager_config: Option<PathBuf>,
+    /// Where people reach lookout, for links in notifications.
+    pub external_url: Option<String>,
     /// After a restart, an alert whose `for` is at least this long gets its
     /// pending time back (Prometheus' `--rules.alert.for-grace-period`, 10m).
     pub for_grace_period: Duration,
@@ -157,6 +161,8 @@ struct RawConfig {
     #[serde(default)]
     rules: RawRules,
     #[serde(default)]
+    alerting: RawAlerting,
+    #[serde(default)]
     jobs: Vec<RawJob>,
 }
 
@@ -171,6 +177,15 @@ struct RawServer {
 struct RawStorage {
     retention: Option<Spanned<String>>,
     retention_size: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAlerting {
+    /// An Alertmanager configuration (alertmanager.yml), relative to this file.
+    config: Option<String>,
+    /// Where people reach lookout (links in notifications).
+    external_url: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -232,6 +247,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         .unwrap_or(Path::new("."));
     config.rule_files =
         crate::rules::resolve_rule_files(base, &config.rule_patterns, &mut config.warnings);
+    config.alertmanager_config = config.alertmanager_config.map(|p| base.join(p));
     Ok(config)
 }
 
@@ -453,6 +469,8 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         evaluation_interval,
         // Resolved by `load`, which knows the file's directory.
         rule_patterns: raw.rules.files,
+        alertmanager_config: raw.alerting.config.map(PathBuf::from),
+        external_url: raw.alerting.external_url,
         for_grace_period,
         for_outage_tolerance,
         rule_files: Vec::new(),

@@ -38,9 +38,27 @@ impl fmt::Debug for Secret {
     }
 }
 
+thread_local! {
+    static EXPOSE_SECRETS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with secrets serialising as their values instead of
+/// `<secret>`: for handing an integration's configuration to the notifier
+/// plugin that needs it. Everywhere else (API, logs) they stay redacted.
+pub fn with_exposed_secrets<T>(f: impl FnOnce() -> T) -> T {
+    EXPOSE_SECRETS.with(|e| e.set(true));
+    let out = f();
+    EXPOSE_SECRETS.with(|e| e.set(false));
+    out
+}
+
 impl Serialize for Secret {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str("<secret>")
+        if EXPOSE_SECRETS.with(|e| e.get()) {
+            s.serialize_str(&self.0)
+        } else {
+            s.serialize_str("<secret>")
+        }
     }
 }
 
@@ -662,6 +680,18 @@ impl IntegrationKind {
             IntegrationKind::Slack => "slack",
         }
     }
+
+    /// The kind [`IntegrationKind::as_str`] names.
+    pub fn from_name(name: &str) -> Option<IntegrationKind> {
+        [
+            IntegrationKind::Webhook,
+            IntegrationKind::Email,
+            IntegrationKind::Pagerduty,
+            IntegrationKind::Slack,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == name)
+    }
 }
 
 impl fmt::Display for IntegrationKind {
@@ -733,6 +763,22 @@ impl Receiver {
             self.slack_configs.iter().map(|c| c.send_resolved).collect(),
         );
         out
+    }
+
+    /// One integration's configuration as JSON with its secrets in the
+    /// clear: what the matching notifier plugin receives as its config.
+    pub fn integration_config_json(
+        &self,
+        integration: IntegrationRef,
+    ) -> Option<serde_json::Value> {
+        let i = integration.index;
+        with_exposed_secrets(|| match integration.kind {
+            IntegrationKind::Webhook => self.webhook_configs.get(i).map(serde_json::to_value),
+            IntegrationKind::Email => self.email_configs.get(i).map(serde_json::to_value),
+            IntegrationKind::Pagerduty => self.pagerduty_configs.get(i).map(serde_json::to_value),
+            IntegrationKind::Slack => self.slack_configs.get(i).map(serde_json::to_value),
+        })
+        .and_then(Result::ok)
     }
 
     /// Whether an integration sends resolved notifications.
