@@ -34,6 +34,11 @@ const DEFAULT_INSTALL: &[&str] = &[
     "lookout_plugin_http",
     "lookout_plugin_tcp",
     "lookout_plugin_noop",
+    "lookout_plugin_prometheus_scrape",
+    "lookout_plugin_webhook",
+    "lookout_plugin_slack",
+    "lookout_plugin_pagerduty",
+    "lookout_plugin_email",
 ];
 
 fn main() -> anyhow::Result<()> {
