@@ -126,3 +126,51 @@ fn queued_notification_survives_kill_9_with_the_same_group_key() -> Result {
     );
     Ok(())
 }
+
+#[test]
+fn seed_alertmanager_configs_are_checked_like_amtool() -> Result {
+    let lookout = Lookout::new();
+    let refused = lookout.run(&[
+        "check",
+        crate::support::seed("alertmanager-severity-routes.yml")
+            .to_str()
+            .unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && err.contains("undefined receiver \"default\""),
+        "{err}"
+    );
+    let ok = lookout
+        .command()
+        .args([
+            "check",
+            crate::support::seed("alertmanager-slack-email.yml")
+                .to_str()
+                .unwrap(),
+        ])
+        .env(
+            "SLACK_WEBHOOK_URL",
+            "https://hooks.slack.com/services/T/B/X",
+        )
+        .env("SMTP_PASSWORD", "secret")
+        .output()?;
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    // An unset ${VAR} is an error naming it.
+    let unset = lookout.run(&[
+        "check",
+        crate::support::seed("alertmanager-slack-email.yml")
+            .to_str()
+            .unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&unset.stderr);
+    assert!(
+        !unset.status.success() && err.contains("SLACK_WEBHOOK_URL"),
+        "{err}"
+    );
+    Ok(())
+}

@@ -1,5 +1,8 @@
 //! `lookout check <config>`: parse and validate, and when the data
 //! directory exists, check each job's plugin is installed and schedulable.
+//! Rule files and the Alertmanager configuration the config names are
+//! checked too; an Alertmanager file (`route:` at the top) can be checked
+//! on its own, as `amtool check-config` does.
 
 use std::path::{Path, PathBuf};
 
@@ -10,12 +13,53 @@ use crate::storage::Storage;
 
 #[derive(clap::Args)]
 pub struct CheckArgs {
-    /// The TOML configuration to check.
+    /// lookout's TOML, a prometheus.yml, or an alertmanager.yml.
     config: PathBuf,
+    /// An Alertmanager configuration to check beside it.
+    #[arg(long, value_name = "FILE")]
+    alertmanager_config: Option<PathBuf>,
+}
+
+fn check_alertmanager(path: &Path) -> anyhow::Result<lookout_alerting::AmConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(lookout_alerting::parse_config(
+        &text,
+        &path.display().to_string(),
+    )?)
+}
+
+/// Whether a YAML file is an Alertmanager configuration: `route:` at the top.
+fn is_alertmanager_file(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yml" | "yaml")
+    ) && std::fs::read_to_string(path).is_ok_and(|t| t.lines().any(|l| l.starts_with("route:")))
 }
 
 pub fn run(args: CheckArgs, data: &Path) -> anyhow::Result<()> {
+    if is_alertmanager_file(&args.config) {
+        let am = check_alertmanager(&args.config)?;
+        println!(
+            "{}: ok (Alertmanager configuration, {} receivers)",
+            args.config.display(),
+            am.receivers.len()
+        );
+        return Ok(());
+    }
     let config = config::load(&args.config)?;
+    if let Some(path) = args
+        .alertmanager_config
+        .as_ref()
+        .or(config.alertmanager_config.as_ref())
+    {
+        let am = check_alertmanager(path)?;
+        println!(
+            "{}: ok (Alertmanager configuration, {} receivers)",
+            path.display(),
+            am.receivers.len()
+        );
+    }
     let rules = crate::rules::load(&config.rule_files, config.evaluation_interval)?;
     if data.join("lookout.redb").exists() {
         let storage = Storage::open(data).context("opening the data directory to check plugins")?;
