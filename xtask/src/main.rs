@@ -190,6 +190,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
 const TEST_PEERS: &[(&str, &str)] = &[
     ("prometheus", "promtool"),
     ("prometheus-alertmanager", "amtool"),
+    ("openssl", "openssl"),
 ];
 
 /// Python packages of the real peers (module to import, PyPI package).
