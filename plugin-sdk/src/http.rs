@@ -32,7 +32,14 @@
 //! client enforces it itself and also hands it to the host as wasi:http
 //! request options (connect, first byte, between bytes); an option the host
 //! refuses is left out.
+//!
+//! # Configuration
+//!
+//! [`HttpClientConfig`] is the part of Prometheus' `http_config` a plugin
+//! can honour (credentials and whether to follow redirects), to embed in a
+//! plugin's configuration.
 
+mod client_config;
 mod status;
 mod url;
 
@@ -50,6 +57,7 @@ use wasip2::http::types::{
 use wasip2::io::poll::{self, Pollable};
 use wasip2::io::streams::{OutputStream, StreamError};
 
+pub use client_config::{Authorization, BasicAuth, HttpClientConfig};
 pub use status::StatusCodes;
 use url::Url;
 

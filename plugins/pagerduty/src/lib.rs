@@ -76,7 +76,7 @@ struct Config {
     routing_key: Option<String>,
     service_key: Option<String>,
     url: Option<String>,
-    http_config: HttpConfig,
+    http_config: http::HttpClientConfig,
     /// Applied by the host.
     #[allow(dead_code)]
     send_resolved: Option<bool>,
@@ -106,55 +106,6 @@ struct ImageConfig {
 struct LinkConfig {
     href: String,
     text: String,
-}
-
-/// The part of Prometheus' `http_config` a plugin can honour (the same as
-/// the webhook plugin's).
-#[derive(Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
-struct HttpConfig {
-    bearer_token: Option<String>,
-    basic_auth: Option<BasicAuth>,
-    authorization: Option<Authorization>,
-    follow_redirects: Option<bool>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BasicAuth {
-    username: String,
-    #[serde(default)]
-    password: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Authorization {
-    #[serde(default = "bearer", rename = "type")]
-    kind: String,
-    credentials: String,
-}
-
-fn bearer() -> String {
-    "Bearer".to_owned()
-}
-
-impl HttpConfig {
-    /// The `authorization` header value, if credentials are configured.
-    fn authorization(&self) -> Result<Option<String>, PluginError> {
-        match (&self.bearer_token, &self.basic_auth, &self.authorization) {
-            (None, None, None) => Ok(None),
-            (Some(token), None, None) => Ok(Some(format!("Bearer {token}"))),
-            (None, Some(basic), None) => {
-                let pair = format!("{}:{}", basic.username, basic.password);
-                Ok(Some(format!("Basic {}", base64(pair.as_bytes()))))
-            }
-            (None, None, Some(auth)) => Ok(Some(format!("{} {}", auth.kind, auth.credentials))),
-            _ => Err(PluginError::config(
-                "http_config: at most one of bearer_token, basic_auth and authorization may be set",
-            )),
-        }
-    }
 }
 
 /// An Events API v2 event.
@@ -505,7 +456,7 @@ impl Notifier for PagerDuty {
             }
             .to_owned()
         });
-        let follow = config.http_config.follow_redirects.unwrap_or(true);
+        let follow = config.http_config.follow_redirects();
         let mut request = http::Request::post(url)
             .header("content-type", "application/json")
             .header(
@@ -540,28 +491,6 @@ impl Notifier for PagerDuty {
         ))
         .remote_id(if remote.is_empty() { ours } else { remote }))
     }
-}
-
-/// Standard base64 with padding, for basic auth.
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 lookout_plugin_sdk::export_notifier!(PagerDuty);

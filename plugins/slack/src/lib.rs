@@ -77,7 +77,7 @@ struct Config {
     api_url: Option<String>,
     app_token: Option<String>,
     app_url: Option<String>,
-    http_config: HttpConfig,
+    http_config: http::HttpClientConfig,
     /// Applied by the host.
     #[allow(dead_code)]
     send_resolved: Option<bool>,
@@ -133,55 +133,6 @@ struct ConfirmConfig {
     text: String,
     ok_text: String,
     dismiss_text: String,
-}
-
-/// The part of Prometheus' `http_config` a plugin can honour (the same as
-/// the webhook plugin's).
-#[derive(Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
-struct HttpConfig {
-    bearer_token: Option<String>,
-    basic_auth: Option<BasicAuth>,
-    authorization: Option<Authorization>,
-    follow_redirects: Option<bool>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BasicAuth {
-    username: String,
-    #[serde(default)]
-    password: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Authorization {
-    #[serde(default = "bearer", rename = "type")]
-    kind: String,
-    credentials: String,
-}
-
-fn bearer() -> String {
-    "Bearer".to_owned()
-}
-
-impl HttpConfig {
-    /// The `authorization` header value, if credentials are configured.
-    fn authorization(&self) -> Result<Option<String>, PluginError> {
-        match (&self.bearer_token, &self.basic_auth, &self.authorization) {
-            (None, None, None) => Ok(None),
-            (Some(token), None, None) => Ok(Some(format!("Bearer {token}"))),
-            (None, Some(basic), None) => {
-                let pair = format!("{}:{}", basic.username, basic.password);
-                Ok(Some(format!("Basic {}", base64(pair.as_bytes()))))
-            }
-            (None, None, Some(auth)) => Ok(Some(format!("{} {}", auth.kind, auth.credentials))),
-            _ => Err(PluginError::config(
-                "http_config: at most one of bearer_token, basic_auth and authorization may be set",
-            )),
-        }
-    }
 }
 
 /// The JSON Slack receives.
@@ -432,7 +383,7 @@ impl Notifier for Slack {
         };
         let message = message(&notification, &config)?;
         let body = serde_json::to_string(&message).expect("a slack message always serialises");
-        let follow = config.http_config.follow_redirects.unwrap_or(true);
+        let follow = config.http_config.follow_redirects();
         let mut request = http::Request::post(url)
             .header("content-type", "application/json")
             .header(
@@ -514,28 +465,6 @@ fn check_response(response: &http::Response) -> Result<Option<String>, PluginErr
         )));
     }
     Ok((!answer.ts.is_empty()).then_some(answer.ts))
-}
-
-/// Standard base64 with padding, for basic auth.
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 lookout_plugin_sdk::export_notifier!(Slack);

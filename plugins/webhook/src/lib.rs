@@ -60,60 +60,11 @@ struct Config {
     #[serde(default)]
     max_alerts: u32,
     #[serde(default)]
-    http_config: HttpConfig,
+    http_config: http::HttpClientConfig,
     /// Applied by the host.
     #[serde(default)]
     #[allow(dead_code)]
     send_resolved: Option<bool>,
-}
-
-/// The part of Prometheus' `http_config` a plugin can honour: credentials
-/// and redirects (TLS settings and proxies are the host's).
-#[derive(Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
-struct HttpConfig {
-    bearer_token: Option<String>,
-    basic_auth: Option<BasicAuth>,
-    authorization: Option<Authorization>,
-    follow_redirects: Option<bool>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BasicAuth {
-    username: String,
-    #[serde(default)]
-    password: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Authorization {
-    #[serde(default = "bearer", rename = "type")]
-    kind: String,
-    credentials: String,
-}
-
-fn bearer() -> String {
-    "Bearer".to_owned()
-}
-
-impl HttpConfig {
-    /// The `authorization` header value, if credentials are configured.
-    fn authorization(&self) -> Result<Option<String>, PluginError> {
-        match (&self.bearer_token, &self.basic_auth, &self.authorization) {
-            (None, None, None) => Ok(None),
-            (Some(token), None, None) => Ok(Some(format!("Bearer {token}"))),
-            (None, Some(basic), None) => {
-                let pair = format!("{}:{}", basic.username, basic.password);
-                Ok(Some(format!("Basic {}", base64(pair.as_bytes()))))
-            }
-            (None, None, Some(auth)) => Ok(Some(format!("{} {}", auth.kind, auth.credentials))),
-            _ => Err(PluginError::config(
-                "http_config: at most one of bearer_token, basic_auth and authorization may be set",
-            )),
-        }
-    }
 }
 
 struct Webhook;
@@ -173,7 +124,7 @@ impl Notifier for Webhook {
             .header("user-agent", user_agent())
             .body(body)
             .timeout(timeout)
-            .follow_redirects(if config.http_config.follow_redirects.unwrap_or(true) {
+            .follow_redirects(if config.http_config.follow_redirects() {
                 MAX_REDIRECTS
             } else {
                 0
@@ -231,28 +182,6 @@ fn check_status(response: &http::Response) -> Result<(), PluginError> {
 
 fn user_agent() -> String {
     format!("lookout/{}", env!("CARGO_PKG_VERSION"))
-}
-
-/// Standard base64 with padding, for basic auth.
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 lookout_plugin_sdk::export_notifier!(Webhook);
@@ -325,12 +254,7 @@ mod tests {
     }
 
     #[test]
-    fn credentials() {
-        assert_eq!(
-            base64(b"Aladdin:open sesame"),
-            "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
-        );
-        assert_eq!(base64(b"ab"), "YWI=");
+    fn config_reads_http_config() {
         let config: Config = lookout_plugin_sdk::parse_config(
             r#"{"url": "http://x", "http_config": {"basic_auth": {"username": "u", "password": "p"}}}"#,
         )
@@ -339,15 +263,6 @@ mod tests {
             config.http_config.authorization().unwrap().as_deref(),
             Some("Basic dTpw")
         );
-        let both = HttpConfig {
-            bearer_token: Some("t".into()),
-            basic_auth: Some(BasicAuth {
-                username: "u".into(),
-                password: String::new(),
-            }),
-            ..Default::default()
-        };
-        assert!(matches!(both.authorization(), Err(PluginError::Config(_))));
         assert!(
             lookout_plugin_sdk::parse_config::<Config>(r#"{"url": "http://x", "urls": 1}"#)
                 .is_err()
