@@ -5,12 +5,14 @@
 //! - `test`           install test peers (Debian packages), build the plugins, run every test (what `.ci/run` calls)
 //! - `bench`          build the plugins, then run the benchmarks
 //! - `bench-tsdb`     lookout's time-series engine side by side with a real Prometheus
+//! - `bench-alerts`   rule fires → notifier invoked latency, end to end, beyond configured waits
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, bail};
 
+mod alert_latency;
 mod peer_bench;
 
 /// Plugin crates built to wasm, and the file each produces.
@@ -44,7 +46,7 @@ const DEFAULT_INSTALL: &[&str] = &[
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(job) = args.first() else {
-        bail!("usage: cargo xtask <build-plugins|run|test|bench|bench-tsdb> [args]");
+        bail!("usage: cargo xtask <build-plugins|run|test|bench|bench-tsdb|bench-alerts> [args]");
     };
     let rest = &args[1..];
     match job.as_str() {
@@ -56,8 +58,15 @@ fn main() -> anyhow::Result<()> {
             status(cargo().args(["build", "--release", "-p", "lookout"]))?;
             peer_bench::run(&target_dir().join("release").join("lookout"))
         }
+        "bench-alerts" => {
+            let wasm = build_plugins()?;
+            status(cargo().args(["build", "--release", "-p", "lookout"]))?;
+            alert_latency::run(&target_dir().join("release").join("lookout"), &wasm)
+        }
         other => {
-            bail!("unknown job `{other}`; expected build-plugins, run, test, bench or bench-tsdb")
+            bail!(
+                "unknown job `{other}`; expected build-plugins, run, test, bench, bench-tsdb or bench-alerts"
+            )
         }
     }
 }
