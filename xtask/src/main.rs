@@ -254,8 +254,9 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     status(
         cargo()
             .env("LOOKOUT_WASM_DIR", &wasm)
-            // Every crate, plugins included: their pure logic is unit-tested natively.
-            .args(["test", "--release", "--workspace"])
+            // Every crate, plugins included (their pure logic is unit-tested
+            // natively); every failure reported, not just the first binary's.
+            .args(["test", "--release", "--workspace", "--no-fail-fast"])
             .args(args)
             // Print what passing tests report (the PromQL conformance count).
             .args(["--", "--show-output"]),
