@@ -132,3 +132,49 @@ fn default_data_dir() -> PathBuf {
         .map(|d| d.join("lookout"))
         .unwrap_or_else(|| PathBuf::from("lookout-data"))
 }
+
+/// What `lookout run` and `lookout notify` share: an installed plugin,
+/// loaded, with its install grants plus the ones given on the command line,
+/// and the deadline asked for.
+struct OneShot {
+    registry: crate::registry::Registry,
+    record: crate::storage::PluginRecord,
+    plugin: crate::runtime::Plugin,
+    grants: crate::model::Grants,
+    limits: crate::model::Limits,
+}
+
+impl OneShot {
+    fn open(
+        data: &std::path::Path,
+        name: &str,
+        timeout: &str,
+        grant_http: Vec<String>,
+        grant_tcp: Vec<String>,
+    ) -> anyhow::Result<OneShot> {
+        use anyhow::Context;
+        let timeout = crate::config::parse_duration(timeout)
+            .map_err(|e| anyhow::anyhow!("--timeout: {e}"))?;
+        let registry = crate::registry::Registry::open(data)
+            .with_context(|| format!("opening data directory {}", data.display()))?;
+        let record = registry.record(name)?;
+        let plugin = registry.load(name)?;
+        let extra = crate::model::Grants {
+            http: grant_http,
+            tcp: grant_tcp,
+            ..Default::default()
+        };
+        let grants = record.grants.union(&extra);
+        let limits = crate::model::Limits {
+            timeout,
+            ..Default::default()
+        };
+        Ok(OneShot {
+            registry,
+            record,
+            plugin,
+            grants,
+            limits,
+        })
+    }
+}

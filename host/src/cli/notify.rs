@@ -6,9 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::config::parse_duration;
-use crate::model::{Grants, Limits, Notification};
-use crate::registry::Registry;
+use super::OneShot;
+use crate::model::Notification;
 use crate::runtime::Invocation;
 
 #[derive(clap::Args)]
@@ -43,20 +42,19 @@ pub async fn run(args: NotifyArgs, data: &Path) -> anyhow::Result<()> {
             args.notification.display()
         )
     })?;
-    let timeout = parse_duration(&args.timeout).map_err(|e| anyhow::anyhow!("--timeout: {e}"))?;
-    let registry = Registry::open(data)
-        .with_context(|| format!("opening data directory {}", data.display()))?;
-    let record = registry.record(&args.plugin)?;
-    let plugin = registry.load(&args.plugin)?;
-    let grants = record.grants.union(&Grants {
-        http: args.grant_http,
-        tcp: args.grant_tcp,
-        ..Grants::default()
-    });
-    let limits = Limits {
-        timeout,
-        ..Limits::default()
-    };
+    let OneShot {
+        registry,
+        record: _,
+        plugin,
+        grants,
+        limits,
+    } = OneShot::open(
+        data,
+        &args.plugin,
+        &args.timeout,
+        args.grant_http,
+        args.grant_tcp,
+    )?;
     let inv = Invocation {
         job: "notify",
         target: &notification.receiver,

@@ -4,9 +4,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::config::parse_duration;
-use crate::model::{Grants, Limits};
-use crate::registry::Registry;
+use super::OneShot;
 use crate::runtime::Invocation;
 
 #[derive(clap::Args)]
@@ -36,20 +34,19 @@ pub struct RunArgs {
 pub async fn run(args: RunArgs, data: &Path) -> anyhow::Result<()> {
     serde_json::from_str::<serde_json::Value>(&args.config)
         .context("--config is not valid JSON")?;
-    let timeout = parse_duration(&args.timeout).map_err(|e| anyhow::anyhow!("--timeout: {e}"))?;
-    let registry = Registry::open(data)
-        .with_context(|| format!("opening data directory {}", data.display()))?;
-    let record = registry.record(&args.plugin)?;
-    let plugin = registry.load(&args.plugin)?;
-    let grants = record.grants.union(&Grants {
-        http: args.grant_http,
-        tcp: args.grant_tcp,
-        ..Grants::default()
-    });
-    let limits = Limits {
-        timeout,
-        ..Limits::default()
-    };
+    let OneShot {
+        registry,
+        record,
+        plugin,
+        grants,
+        limits,
+    } = OneShot::open(
+        data,
+        &args.plugin,
+        &args.timeout,
+        args.grant_http,
+        args.grant_tcp,
+    )?;
     let inv = Invocation {
         job: "run",
         target: &args.target,
