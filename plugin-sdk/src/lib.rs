@@ -96,6 +96,7 @@
 pub mod __private;
 pub mod bindings;
 mod config;
+pub mod encoding;
 mod error;
 pub mod http;
 mod info;

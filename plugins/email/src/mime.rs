@@ -215,28 +215,6 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
-/// Standard base64 with padding.
-pub fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,10 +260,5 @@ mod tests {
     fn dates() {
         assert_eq!(rfc1123z(0), "Thu, 01 Jan 1970 00:00:00 +0000");
         assert_eq!(rfc1123z(1_709_210_096), "Thu, 29 Feb 2024 12:34:56 +0000");
-    }
-
-    #[test]
-    fn base64_encodes() {
-        assert_eq!(base64(b"\0user\0pass"), "AHVzZXIAcGFzcw==");
     }
 }

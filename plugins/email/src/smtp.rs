@@ -8,8 +8,8 @@ use lookout_plugin_sdk::{Error, FailureReason, PluginError, net};
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 
-use crate::mime::base64;
 use crate::tls::TlsStream;
+use lookout_plugin_sdk::encoding::base64;
 
 /// Longest reply line accepted; RFC 5321 allows 512 bytes.
 const MAX_LINE: usize = 4096;
