@@ -144,16 +144,29 @@ struct OneShot {
     limits: crate::model::Limits,
 }
 
+/// The deadline and extra grants of a one-shot invocation.
+#[derive(clap::Args)]
+struct OneShotArgs {
+    /// Deadline of the invocation.
+    #[arg(long, default_value = "10s")]
+    timeout: String,
+    /// Extra HTTP host grant for this invocation (repeatable), on top of the install's.
+    #[arg(long = "grant-http", value_name = "PATTERN")]
+    grant_http: Vec<String>,
+    /// Extra TCP host:port grant (repeatable), e.g. an SMTP server.
+    #[arg(long = "grant-tcp", value_name = "PATTERN")]
+    grant_tcp: Vec<String>,
+}
+
 impl OneShot {
-    fn open(
-        data: &std::path::Path,
-        name: &str,
-        timeout: &str,
-        grant_http: Vec<String>,
-        grant_tcp: Vec<String>,
-    ) -> anyhow::Result<OneShot> {
+    fn open(data: &std::path::Path, name: &str, args: OneShotArgs) -> anyhow::Result<OneShot> {
         use anyhow::Context;
-        let timeout = crate::config::parse_duration(timeout)
+        let OneShotArgs {
+            timeout,
+            grant_http,
+            grant_tcp,
+        } = args;
+        let timeout = crate::config::parse_duration(&timeout)
             .map_err(|e| anyhow::anyhow!("--timeout: {e}"))?;
         let registry = crate::registry::Registry::open(data)
             .with_context(|| format!("opening data directory {}", data.display()))?;

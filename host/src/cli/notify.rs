@@ -20,15 +20,8 @@ pub struct NotifyArgs {
     /// The plugin's configuration as JSON (destination URL, keys …).
     #[arg(long, default_value = "{}")]
     config: String,
-    /// Deadline of the delivery.
-    #[arg(long, default_value = "10s")]
-    timeout: String,
-    /// Extra HTTP host grant for this delivery (repeatable).
-    #[arg(long = "grant-http", value_name = "PATTERN")]
-    grant_http: Vec<String>,
-    /// Extra TCP host:port grant (repeatable), e.g. an SMTP server.
-    #[arg(long = "grant-tcp", value_name = "PATTERN")]
-    grant_tcp: Vec<String>,
+    #[command(flatten)]
+    sandbox: super::OneShotArgs,
 }
 
 pub async fn run(args: NotifyArgs, data: &Path) -> anyhow::Result<()> {
@@ -48,13 +41,7 @@ pub async fn run(args: NotifyArgs, data: &Path) -> anyhow::Result<()> {
         plugin,
         grants,
         limits,
-    } = OneShot::open(
-        data,
-        &args.plugin,
-        &args.timeout,
-        args.grant_http,
-        args.grant_tcp,
-    )?;
+    } = OneShot::open(data, &args.plugin, args.sandbox)?;
     let inv = Invocation {
         job: "notify",
         target: &notification.receiver,

@@ -17,15 +17,8 @@ pub struct RunArgs {
     /// The plugin's configuration as JSON.
     #[arg(long, default_value = "{}")]
     config: String,
-    /// Deadline of the invocation.
-    #[arg(long, default_value = "10s")]
-    timeout: String,
-    /// Extra HTTP host grant for this run (repeatable), on top of the install's.
-    #[arg(long = "grant-http", value_name = "PATTERN")]
-    grant_http: Vec<String>,
-    /// Extra TCP host:port grant for this run (repeatable).
-    #[arg(long = "grant-tcp", value_name = "PATTERN")]
-    grant_tcp: Vec<String>,
+    #[command(flatten)]
+    sandbox: super::OneShotArgs,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -40,13 +33,7 @@ pub async fn run(args: RunArgs, data: &Path) -> anyhow::Result<()> {
         plugin,
         grants,
         limits,
-    } = OneShot::open(
-        data,
-        &args.plugin,
-        &args.timeout,
-        args.grant_http,
-        args.grant_tcp,
-    )?;
+    } = OneShot::open(data, &args.plugin, args.sandbox)?;
     let inv = Invocation {
         job: "run",
         target: &args.target,
