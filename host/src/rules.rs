@@ -297,9 +297,13 @@ mod tests {
 
     #[test]
     fn seed_rule_files_load() {
-        let seeds = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/fixtures/seed-configs/"
+        let seeds = format!(
+            "{}/../../shared/fixtures/seed-configs/",
+            std::path::PathBuf::from(
+                std::env::var_os("CARGO_MANIFEST_DIR")
+                    .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+            )
+            .display()
         );
         let paths = [
             PathBuf::from(format!("{seeds}alert-rules.yml")),

@@ -6,9 +6,11 @@ use std::time::Duration;
 use crate::support::{Lookout, Result, seed, wait_for};
 
 fn fixture(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("crates/rules/tests/fixtures")
-        .join(name)
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("crates/rules/tests/fixtures")
+    .join(name)
 }
 
 #[test]

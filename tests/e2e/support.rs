@@ -23,7 +23,13 @@ pub fn wasm(stem: &str) -> PathBuf {
         .unwrap_or_else(|| {
             let target = std::env::var_os("CARGO_TARGET_DIR")
                 .map(PathBuf::from)
-                .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+                .unwrap_or_else(|| {
+                    std::path::PathBuf::from(
+                        std::env::var_os("CARGO_MANIFEST_DIR")
+                            .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+                    )
+                    .join("../target")
+                });
             target.join("wasm32-wasip2/plugin")
         });
     let path = dir.join(format!("{stem}.wasm"));
@@ -315,7 +321,9 @@ pub fn now_secs() -> f64 {
 /// A file of ../shared/fixtures/seed-configs (real configurations of the
 /// stacks lookout replaces).
 pub fn seed(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures/seed-configs")
-        .join(name)
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../../shared/fixtures/seed-configs")
+    .join(name)
 }

@@ -7,7 +7,7 @@
 //! - `bench-tsdb`     lookout's time-series engine side by side with a real Prometheus
 //! - `bench-alerts`   rule fires → notifier invoked latency, end to end, beyond configured waits
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, bail};
@@ -71,11 +71,15 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// Read at run time: a build cache shared between checkouts keeps the
+/// compile-time path of whichever checkout built it first.
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_owned()
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .parent()
+    .expect("xtask lives in the workspace")
+    .to_owned()
 }
 
 fn target_dir() -> PathBuf {

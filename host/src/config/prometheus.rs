@@ -379,9 +379,13 @@ mod tests {
     use super::*;
 
     fn seed(name: &str) -> String {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/fixtures/seed-configs/"
+        let path = format!(
+            "{}/../../shared/fixtures/seed-configs/",
+            std::path::PathBuf::from(
+                std::env::var_os("CARGO_MANIFEST_DIR")
+                    .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+            )
+            .display()
         );
         std::fs::read_to_string(format!("{path}{name}")).expect("seed config")
     }

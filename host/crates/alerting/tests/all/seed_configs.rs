@@ -1,8 +1,6 @@
 //! The Alertmanager configs lookout must take unchanged
 //! (shared/fixtures/seed-configs): one loads and routes, one is refused.
 
-use std::path::Path;
-
 use lookout_alerting::config::IntegrationKind;
 use lookout_alerting::parse_config_with_env;
 
@@ -11,9 +9,11 @@ use crate::support::{Sim, alert, ls, resolved, test_env};
 /// The seed file's text, or `None` outside CI when shared/ is absent.
 pub fn seed(name: &str) -> Option<String> {
     // The repository's shared/ sits beside the main checkout.
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../../shared/fixtures/seed-configs")
-        .join(name);
+    let path = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../../../../shared/fixtures/seed-configs")
+    .join(name);
     match std::fs::read_to_string(&path) {
         Ok(t) => Some(t),
         Err(e) => {

@@ -50,7 +50,10 @@ pub fn config(yaml: &str) -> AmConfig {
 
 /// This crate's fixtures directory.
 pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("tests/fixtures")
 }
 
 /// Whether `BLESS=1` asks golden files to be rewritten.

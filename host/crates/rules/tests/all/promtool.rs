@@ -8,9 +8,11 @@ use std::process::Command;
 use lookout_rules::{FAILURE_EXIT_CODE, SUCCESS_EXIT_CODE, run_unit_tests};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("tests/fixtures")
+    .join(name)
 }
 
 struct PromtoolRun {

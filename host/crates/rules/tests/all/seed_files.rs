@@ -1,14 +1,14 @@
 //! The rule files lookout must load unchanged (shared/fixtures/seed-configs).
 
-use std::path::Path;
-
 use lookout_promql::Engine;
 use lookout_rules::{GroupOptions, GroupState, MemorySeries, Rule, parse_rule_file};
 
 fn seed(name: &str) -> Option<(String, String)> {
     // The repository's shared/ sits beside the main checkout.
-    let dir =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../../shared/fixtures/seed-configs");
+    let dir = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../../../../shared/fixtures/seed-configs");
     let path = dir.join(name);
     match std::fs::read_to_string(&path) {
         Ok(t) => Some((t, path.display().to_string())),
