@@ -152,11 +152,17 @@ impl IntoResponse for ApiError {
 }
 
 /// The success envelope around `data` that is already JSON text.
-fn success_raw(data: &str) -> Response {
-    let mut body = String::with_capacity(data.len() + 32);
+/// Prometheus' success envelope around a query result, rendered by the
+/// blocking task that evaluated it (a day of 100 series is megabytes).
+fn query_success_body(value: &lookout_promql::Value) -> String {
+    let mut body = String::new();
     body.push_str(r#"{"status":"success","data":"#);
-    body.push_str(data);
+    lookout_promql::write_value_json(&mut body, value);
     body.push('}');
+    body
+}
+
+fn json_body(body: String) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
@@ -215,9 +221,8 @@ async fn results(
         limit,
     };
     let storage = state.storage.clone();
-    let found = tokio::task::spawn_blocking(move || storage.results(&query))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
+    let found = run_blocking(move || storage.results(&query))
+        .await?
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(success(found))
 }
@@ -318,10 +323,9 @@ async fn prom_query(
     let query = params.query()?;
     let t = params.time("time", crate::storage::now_ms())?;
     let service = state.query.clone();
-    let value = tokio::task::spawn_blocking(move || service.instant(&query, t))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
-    Ok(success_raw(&lookout_promql::value_json_text(&value)))
+    let body =
+        run_blocking(move || service.instant(&query, t).map(|v| query_success_body(&v))).await??;
+    Ok(json_body(body))
 }
 
 async fn prom_query_range(
@@ -349,10 +353,29 @@ async fn prom_query_range(
         ));
     }
     let service = state.query.clone();
-    let value = tokio::task::spawn_blocking(move || service.range(&query, start, end, step))
+    let body = run_blocking(move || {
+        service
+            .range(&query, start, end, step)
+            .map(|v| query_success_body(&v))
+    })
+    .await??;
+    Ok(json_body(body))
+}
+
+/// Runs storage or query work off the async executor. On the server's
+/// multi-threaded runtime it runs right here, in place, while tokio moves
+/// this worker's other tasks elsewhere: no hand-off to a pool thread and
+/// back, which on a small machine costs more than a short query.
+async fn run_blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    if Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
+        return Ok(tokio::task::block_in_place(work));
+    }
+    tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
-    Ok(success_raw(&lookout_promql::value_json_text(&value)))
+        .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 fn labels_json(labels: &[(String, String)]) -> serde_json::Value {
@@ -378,9 +401,7 @@ async fn prom_series(
         params.time("end", MAX_TIME)?,
     );
     let service = state.query.clone();
-    let found = tokio::task::spawn_blocking(move || service.series(&sets, start, end))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let found = run_blocking(move || service.series(&sets, start, end)).await??;
     Ok(success(
         found.iter().map(|l| labels_json(l)).collect::<Vec<_>>(),
     ))
@@ -396,9 +417,7 @@ async fn prom_labels(
         params.time("end", MAX_TIME)?,
     );
     let service = state.query.clone();
-    let names = tokio::task::spawn_blocking(move || service.label_names(&sets, start, end))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let names = run_blocking(move || service.label_names(&sets, start, end)).await??;
     Ok(success(names))
 }
 
@@ -420,10 +439,7 @@ async fn prom_label_values(
         params.time("end", MAX_TIME)?,
     );
     let service = state.query.clone();
-    let values =
-        tokio::task::spawn_blocking(move || service.label_values(&name, &sets, start, end))
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let values = run_blocking(move || service.label_values(&name, &sets, start, end)).await??;
     Ok(success(values))
 }
 
@@ -494,11 +510,8 @@ async fn prom_metadata(
         .filter(|l| *l > 0)
         .unwrap_or(usize::MAX);
     let service = state.query.clone();
-    let present = tokio::task::spawn_blocking(move || {
-        service.label_values("__name__", &[], MIN_TIME, MAX_TIME)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let present =
+        run_blocking(move || service.label_values("__name__", &[], MIN_TIME, MAX_TIME)).await??;
     let mut out = serde_json::Map::new();
     for (name, kind, help) in KNOWN_METADATA {
         if out.len() >= limit

@@ -60,6 +60,9 @@ pub fn run(command: TsdbCommand, data: &Path) -> anyhow::Result<()> {
         refused += outcome.out_of_order + outcome.too_old;
     }
     tsdb.flush()?;
+    // Backfilled chunks went straight to the block table, 120 samples
+    // each; one chunk per series and block is what live data ends up as.
+    tsdb.compact_blocks()?;
     // A bulk load leaves the write-ahead table's freed pages behind: give
     // them back so the file holds what it stores.
     drop(tsdb);

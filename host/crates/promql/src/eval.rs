@@ -664,12 +664,16 @@ impl<'a> Ctx<'a> {
         let mut out = Vec::with_capacity(data.len());
         for s in data.iter() {
             self.check_deadline()?;
-            let mut points = Vec::new();
-            // Number of samples at or before the reference time.
+            let mut points = Vec::with_capacity(g.len().min(s.samples.len() + 1));
+            // Number of samples at or before the reference time. Steps and
+            // samples are both ascending and usually about one apart, so a
+            // forward walk beats a binary search per step.
             let mut upto = 0usize;
             for (_, ts) in g.iter() {
                 let reference = at.unwrap_or(ts) - offset;
-                upto += s.samples[upto..].partition_point(|p| p.0 <= reference);
+                while upto < s.samples.len() && s.samples[upto].0 <= reference {
+                    upto += 1;
+                }
                 if upto == 0 {
                     continue;
                 }

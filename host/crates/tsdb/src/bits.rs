@@ -77,6 +77,19 @@ impl<'a> BitReader<'a> {
 
     #[inline]
     fn refill(&mut self) {
+        // Eight bytes at once where there are eight: the bits past the last
+        // whole byte taken are the stream's own next bits, so the byte-wise
+        // loop below may OR them in again harmlessly.
+        if let Some(word) = self.data.get(self.next_byte..self.next_byte + 8) {
+            let word = u64::from_be_bytes(word.try_into().expect("eight bytes"));
+            let take = (64 - self.avail) / 8;
+            if take > 0 {
+                self.buf |= word >> self.avail;
+                self.avail += take * 8;
+                self.next_byte += take as usize;
+            }
+            return;
+        }
         while self.avail <= 56 && self.next_byte < self.data.len() {
             self.buf |= (self.data[self.next_byte] as u64) << (56 - self.avail);
             self.avail += 8;
@@ -91,21 +104,50 @@ impl<'a> BitReader<'a> {
         if bits == 0 {
             return Ok(0);
         }
+        if bits <= self.avail && bits <= 56 {
+            let value = self.buf >> (64 - bits);
+            self.buf <<= bits;
+            self.avail -= bits;
+            return Ok(value);
+        }
+        self.read_refilling(bits)
+    }
+
+    /// [`BitReader::read`] when the buffer runs short: kept out of line so
+    /// the common case inlines into the decoders' loops.
+    #[inline(never)]
+    fn read_refilling(&mut self, bits: u32) -> Result<u64, EndOfData> {
         if bits > 56 {
             let high = self.read(bits - 32)?;
             let low = self.read(32)?;
             return Ok((high << 32) | low);
         }
+        self.refill();
         if self.avail < bits {
-            self.refill();
-            if self.avail < bits {
-                return Err(EndOfData);
-            }
+            return Err(EndOfData);
         }
         let value = self.buf >> (64 - bits);
         self.buf <<= bits;
         self.avail -= bits;
         Ok(value)
+    }
+
+    /// The next `bits` (≤ 8) bits without consuming them, fewer at the
+    /// end of the data (the rest read as 0).
+    #[inline]
+    pub(crate) fn peek(&mut self, bits: u32) -> (u64, u32) {
+        if self.avail < bits {
+            self.refill();
+        }
+        (self.buf >> (64 - bits), self.avail.min(bits))
+    }
+
+    /// Drops `bits` bits already seen with [`BitReader::peek`].
+    #[inline]
+    pub(crate) fn consume(&mut self, bits: u32) {
+        debug_assert!(bits <= self.avail);
+        self.buf <<= bits;
+        self.avail -= bits;
     }
 
     #[inline]

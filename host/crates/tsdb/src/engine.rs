@@ -913,7 +913,7 @@ impl Tsdb {
 
         self.write_new_series(&txn, w)?;
         self.cut_all(w, &head, &txn, &mut store, seq)?;
-        move_blocks(w, &mut store)?;
+        move_blocks(w, &head, &txn, &mut store)?;
 
         // The write-ahead row, unless this batch's samples are all in
         // chunks already, and the rows nothing needs any more.
@@ -1294,7 +1294,7 @@ impl Tsdb {
         // Every batch so far is now in chunks.
         let watermark = w.next_seq - 1;
         self.cut_all(w, &head, &txn, &mut store, watermark)?;
-        move_blocks(w, &mut store)?;
+        move_blocks(w, &head, &txn, &mut store)?;
         drop(store);
         txn.open_table(WAL)?
             .retain_in(w.wal_low..w.next_seq, |_, _| false)?;
@@ -1304,6 +1304,89 @@ impl Tsdb {
         self.apply(w)?;
         w.wal_low = w.next_seq;
         Ok(())
+    }
+
+    /// Rewrites each series' chunks of each block in the block table as one
+    /// chunk, as moving a block there does. Backfill writes old data
+    /// straight into the block table, 120 samples a chunk; this makes it as
+    /// compact as data that arrived live. One durable commit; returns how
+    /// many chunks fewer there are.
+    pub fn compact_blocks(&self) -> Result<u64, TsdbError> {
+        let mut guard = self.lock_writer()?;
+        let w = &mut *guard;
+        w.begin(0);
+        let result = self.compact_blocks_locked(w);
+        if result.is_err() {
+            w.rollback();
+        }
+        result
+    }
+
+    fn compact_blocks_locked(&self, w: &mut Writer) -> Result<u64, TsdbError> {
+        let txn = begin_write(&self.db)?;
+        let head = self.read_head()?;
+        let mut store = Store::open(&txn)?;
+        // (block, series) pairs with more than one chunk.
+        let mut groups = Vec::new();
+        let mut run: Option<((i64, u64), usize)> = None;
+        for row in store.blocks.iter()? {
+            let (block, id, _) = row?.0.value();
+            match &mut run {
+                Some((key, n)) if *key == (block, id) => *n += 1,
+                _ => {
+                    if let Some((key, n)) = run.replace(((block, id), 1))
+                        && n > 1
+                    {
+                        groups.push(key);
+                    }
+                }
+            }
+        }
+        if let Some((key, n)) = run
+            && n > 1
+        {
+            groups.push(key);
+        }
+        let before = w.totals.chunks;
+        let mut states = None;
+        let mut samples = Vec::new();
+        for (block, id) in groups {
+            let mut rows = Vec::new();
+            for row in store
+                .blocks
+                .range((block, id, i64::MIN)..=(block, id, i64::MAX))?
+            {
+                let (k, v) = row?;
+                rows.push((k.value().2, v.value().to_vec()));
+            }
+            let Some(plan) = merge_plan(w, &head, id, &rows) else {
+                continue;
+            };
+            for (mint, _) in &rows {
+                store.blocks.remove((block, id, *mint))?;
+            }
+            write_merged(
+                w,
+                &plan,
+                &txn,
+                &mut states,
+                &mut store,
+                block,
+                &rows,
+                &mut samples,
+            )?;
+        }
+        drop(states);
+        drop(store);
+        let merged = before - w.totals.chunks;
+        if merged == 0 {
+            return Ok(0);
+        }
+        self.write_meta(&txn, w)?;
+        drop(head);
+        txn.commit()?;
+        self.apply(w)?;
+        Ok(merged)
     }
 
     // ---- retention ---------------------------------------------------------
@@ -1858,19 +1941,25 @@ fn load(db: &Database) -> Result<(Writer, Head), TsdbError> {
 /// key order, at most [`MOVE_BUDGET`] per call. A block is closed once the
 /// newest data is a chunk span past its end: by then the heads that could
 /// still cut chunks starting in it have been cut.
-fn move_blocks(w: &mut Writer, store: &mut Store<'_>) -> Result<(), TsdbError> {
+fn move_blocks(
+    w: &mut Writer,
+    head: &Head,
+    txn: &WriteTransaction,
+    store: &mut Store<'_>,
+) -> Result<(), TsdbError> {
     if w.max_t == i64::MIN {
         return Ok(());
     }
     let closed_before = block_of(w.max_t.saturating_sub(CHUNK_SPAN_MS));
-    let layout = &mut w.layout;
+    let mut states = None;
+    let mut samples = Vec::new();
     let mut budget = MOVE_BUDGET;
     loop {
-        let (block, mut cursor) = match layout.moving {
+        let (block, mut cursor) = match w.layout.moving {
             Some(moving) => moving,
-            None => match layout.hot_blocks.first_key_value() {
+            None => match w.layout.hot_blocks.first_key_value() {
                 Some((&block, _)) if block < closed_before => {
-                    layout.split = layout.split.max(block);
+                    w.layout.split = w.layout.split.max(block);
                     (block, 0)
                 }
                 _ => return Ok(()),
@@ -1879,7 +1968,7 @@ fn move_blocks(w: &mut Writer, store: &mut Store<'_>) -> Result<(), TsdbError> {
         let block_end = block.saturating_add(BLOCK_MS);
         loop {
             if budget == 0 {
-                layout.moving = Some((block, cursor));
+                w.layout.moving = Some((block, cursor));
                 return Ok(());
             }
             let id = match store.hot.range((cursor, i64::MIN)..)?.next() {
@@ -1891,27 +1980,149 @@ fn move_blocks(w: &mut Writer, store: &mut Store<'_>) -> Result<(), TsdbError> {
                 let (k, v) = row?;
                 rows.push((k.value().1, v.value().to_vec()));
             }
-            for (mint, bytes) in &rows {
-                if store
-                    .blocks
-                    .insert((block, id, *mint), bytes.as_slice())?
-                    .is_some()
-                {
-                    return Err(TsdbError::Corrupt(format!(
-                        "chunk ({id}, {mint}) is in both chunk tables"
-                    )));
-                }
+            for (mint, _) in &rows {
                 store.hot.remove((id, *mint))?;
-                decrement(&mut layout.hot_blocks, block);
+                decrement(&mut w.layout.hot_blocks, block);
             }
             budget = budget.saturating_sub(rows.len() + 1);
             cursor = id + 1;
+            if let Some(plan) = merge_plan(w, head, id, &rows) {
+                write_merged(
+                    w,
+                    &plan,
+                    txn,
+                    &mut states,
+                    store,
+                    block,
+                    &rows,
+                    &mut samples,
+                )?;
+            } else {
+                for (mint, bytes) in &rows {
+                    insert_block_chunk(store, (block, id, *mint), bytes)?;
+                }
+            }
         }
         // Every series done: the block is all in the block table.
-        layout.hot_blocks.remove(&block);
-        layout.moving = None;
-        layout.split = layout.split.max(block_end);
+        w.layout.hot_blocks.remove(&block);
+        w.layout.moving = None;
+        w.layout.split = w.layout.split.max(block_end);
     }
+}
+
+/// Merged block chunks stay under this: rows of a quarter page at most
+/// keep redb's half-split leaves reasonably full (larger ones, a page or
+/// two to a value, waste more than their headers cost).
+const MERGED_CHUNK_BYTES: usize = 1024;
+
+/// How a series' chunks `rows` (in key order) of one block are written
+/// back: each range of rows becomes one chunk.
+struct MergePlan {
+    slot: u32,
+    groups: Vec<std::ops::Range<usize>>,
+}
+
+/// The plan for a series' chunks of one block, if it merges anything:
+/// runs of neighbours under [`MERGED_CHUNK_BYTES`] and the sample limit,
+/// never taking in the series' newest chunk (whose key and count its state
+/// records for the next cut to extend).
+fn merge_plan(w: &Writer, head: &Head, id: u64, rows: &[(i64, Vec<u8>)]) -> Option<MergePlan> {
+    if rows.len() < 2 {
+        return None;
+    }
+    let slot = *head.slot_of.get(&id)?;
+    let st = w.series.get(slot as usize).filter(|st| st.id == id)?;
+    let newest = st.last_chunk.map(|(mint, _)| mint);
+    let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
+    let (mut bytes, mut samples) = (0usize, 0usize);
+    for (i, (mint, chunk)) in rows.iter().enumerate() {
+        let count = codec::header(*mint, chunk).ok()?.count as usize;
+        let joins = match groups.last() {
+            Some(last) => {
+                last.end == i
+                    && newest != Some(*mint)
+                    && newest != Some(rows[last.start].0)
+                    && bytes + chunk.len() <= MERGED_CHUNK_BYTES
+                    && samples + count <= codec::MAX_SAMPLES
+            }
+            None => false,
+        };
+        if joins {
+            let last = groups.last_mut().expect("joins a group");
+            last.end = i + 1;
+            bytes += chunk.len();
+            samples += count;
+        } else {
+            groups.push(i..i + 1);
+            (bytes, samples) = (chunk.len(), count);
+        }
+    }
+    groups
+        .iter()
+        .any(|g| g.len() > 1)
+        .then_some(MergePlan { slot, groups })
+}
+
+/// Writes a series' chunks `rows` of one block, already removed from
+/// their table, into the block table as `plan` groups them: a chunk costs
+/// a key, a header and a full first sample (~0.4 B per sample at 120
+/// samples). The series' chunk count changes with its state row, in the
+/// caller's transaction.
+#[allow(clippy::too_many_arguments)]
+fn write_merged<'t>(
+    w: &mut Writer,
+    plan: &MergePlan,
+    txn: &'t WriteTransaction,
+    states: &mut Option<redb::Table<'t, u64, &'static [u8]>>,
+    store: &mut Store<'_>,
+    block: i64,
+    rows: &[(i64, Vec<u8>)],
+    samples: &mut Vec<Sample>,
+) -> Result<(), TsdbError> {
+    let id = w.series[plan.slot as usize].id;
+    for group in &plan.groups {
+        let group = &rows[group.clone()];
+        if let [(mint, bytes)] = group {
+            insert_block_chunk(store, (block, id, *mint), bytes)?;
+            continue;
+        }
+        samples.clear();
+        for (mint, bytes) in group {
+            let count = codec::header(*mint, bytes)?.count;
+            w.totals.sub(count, bytes.len());
+            codec::decode(*mint, bytes, samples)?;
+        }
+        w.encoder.encode(samples, &mut w.chunk_buf);
+        insert_block_chunk(store, (block, id, samples[0].t), &w.chunk_buf)?;
+        w.totals.add(samples.len() as u32, w.chunk_buf.len());
+    }
+    w.touch(plan.slot);
+    let st = &mut w.series[plan.slot as usize];
+    st.chunks = st
+        .chunks
+        .saturating_sub((rows.len() - plan.groups.len()) as u32);
+    let states = match states {
+        Some(table) => table,
+        None => states.insert(txn.open_table(SERIES_STATE)?),
+    };
+    let mut record = Vec::new();
+    encode_state(st, &mut record);
+    states.insert(id, record.as_slice())?;
+    Ok(())
+}
+
+fn insert_block_chunk(
+    store: &mut Store<'_>,
+    key: (i64, u64, i64),
+    bytes: &[u8],
+) -> Result<(), TsdbError> {
+    if store.blocks.insert(key, bytes)?.is_some() {
+        return Err(TsdbError::Corrupt(format!(
+            "chunk ({}, {}) is in both chunk tables",
+            key.1, key.2
+        )));
+    }
+    Ok(())
 }
 
 /// Pages of every `tsdb_` table.

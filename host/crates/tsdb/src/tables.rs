@@ -7,11 +7,15 @@
 //! Cuts insert into the middle of that key space, so redb splits its
 //! leaves in halves and the table's pages are ~60 % full. Once the newest
 //! data is a block (2 h) past a block, its chunks move, in key order, to
-//! `BLOCK_CHUNKS`, keyed by (block start, series, first timestamp): those
-//! inserts are appends at the right edge of the tree, which redb packs
-//! into full pages (the same idea as Prometheus' head and blocks). A
-//! move is done in steps of bounded size, `META` recording how far it got,
-//! so that where any chunk lives follows from its key (`Store::in_blocks`).
+//! `BLOCK_CHUNKS`, keyed by (block start, series, first timestamp), each
+//! series' chunks of the block merged into one (the same idea as
+//! Prometheus' head and blocks): a chunk row costs a key, a header and a
+//! full first sample, and redb splits leaves in halves on appends too, so
+//! fewer, larger rows are what keeps bytes per sample down. Backfill
+//! writes old chunks straight into `BLOCK_CHUNKS`; `Tsdb::compact_blocks`
+//! merges those. A move is done in steps of bounded size, `META`
+//! recording how far it got, so that where any chunk lives follows from
+//! its key (`Store::in_blocks`).
 //!
 //! # Invariants
 //!
