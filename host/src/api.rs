@@ -15,6 +15,12 @@
 //! | `GET /api/v1/metadata`, `/api/v1/status/buildinfo` | what Grafana asks a Prometheus data source |
 //! | `GET /healthz` | `ok` while the process serves |
 //! | `GET /metrics` | the host's own figures, Prometheus text format |
+//!
+//! Every request that can change state — any method but GET/HEAD, except
+//! the read-only POST forms of the query endpoints — needs
+//! `Authorization: Bearer <token>` (`[server] token_file`, by default the
+//! data directory's `api-token`). Denied unless granted: an endpoint added
+//! later is covered without anyone remembering to.
 
 use std::sync::Arc;
 
@@ -43,6 +49,8 @@ pub struct AppState {
     pub query: QueryService,
     pub rules: Arc<crate::rules::RuleBoard>,
     pub alerting: Arc<crate::alerting::Alerting>,
+    /// What mutating requests must present as their bearer token.
+    pub token: Arc<str>,
 }
 
 /// The API's routes; tests call it with `oneshot`, `serve` binds it.
@@ -80,7 +88,51 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::NotFound })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_token,
+        ))
         .with_state(state)
+}
+
+/// POST forms of endpoints that only read (Prometheus' query API).
+const READ_ONLY_POSTS: &[&str] = &[
+    "/api/v1/query",
+    "/api/v1/query_range",
+    "/api/v1/series",
+    "/api/v1/labels",
+];
+
+/// Lets reads through and asks everything else for the API token.
+async fn require_token(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use axum::http::Method;
+    let reads = matches!(*request.method(), Method::GET | Method::HEAD)
+        || (request.method() == Method::POST && READ_ONLY_POSTS.contains(&request.uri().path()));
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    if reads || presented.is_some_and(|t| same_token(t, &state.token)) {
+        return next.run(request).await;
+    }
+    ApiError::Unauthorized.into_response()
+}
+
+/// Compares without stopping at the first difference, so the time taken
+/// says nothing about how much of a guess was right.
+fn same_token(presented: &str, token: &str) -> bool {
+    presented.len() == token.len()
+        && presented
+            .bytes()
+            .zip(token.bytes())
+            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+            == 0
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves.
@@ -101,6 +153,8 @@ enum ApiError {
     /// A query that ran out of time (Prometheus: 503).
     Timeout(String),
     NotFound,
+    /// A request that changes state without the API token.
+    Unauthorized,
     Internal(String),
 }
 
@@ -133,6 +187,11 @@ impl IntoResponse for ApiError {
                 StatusCode::NOT_FOUND,
                 "not_found",
                 "no such endpoint".to_string(),
+            ),
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "this request changes state: send `Authorization: Bearer <token>` with the API token (the data directory's `api-token`, or `[server] token_file`)".to_string(),
             ),
             ApiError::Internal(m) => {
                 tracing::error!(error = %m, "API request failed");
@@ -797,8 +856,66 @@ mod tests {
                     storage_for_alerting,
                     "http://localhost".into(),
                 ),
+                token: Arc::from("s3cret"),
             },
         )
+    }
+
+    async fn send(app: Router, request: Request<Body>) -> StatusCode {
+        app.oneshot(request).await.unwrap().status()
+    }
+
+    #[tokio::test]
+    async fn changing_state_needs_the_token_and_reading_does_not() {
+        let (_dir, state) = state();
+        let app = router(state);
+        let silence = r#"{"matchers":[{"name":"a","value":"b","isRegex":false}],"startsAt":"2030-01-01T00:00:00Z","endsAt":"2030-01-02T00:00:00Z","createdBy":"t","comment":"c"}"#;
+        let post = |auth: Option<&str>| {
+            let mut r =
+                Request::post("/api/v2/silences").header("content-type", "application/json");
+            if let Some(auth) = auth {
+                r = r.header("authorization", auth);
+            }
+            r.body(Body::from(silence)).unwrap()
+        };
+        assert_eq!(
+            send(app.clone(), post(None)).await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            send(app.clone(), post(Some("Bearer s3creT"))).await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            send(app.clone(), post(Some("s3cret"))).await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            send(app.clone(), post(Some("Bearer s3cret"))).await,
+            StatusCode::OK
+        );
+        let delete = Request::delete("/api/v2/silence/x")
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(send(app.clone(), delete).await, StatusCode::UNAUTHORIZED);
+        // Reads, and the query API's POST forms, need nothing.
+        let (status, _) = get(app.clone(), "/api/v2/silences").await;
+        assert_eq!(status, StatusCode::OK);
+        let query = Request::post("/api/v1/query")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from("query=1"))
+            .unwrap();
+        assert_eq!(send(app.clone(), query).await, StatusCode::OK);
+        let (status, body) = {
+            let response = app.oneshot(post(None)).await.unwrap();
+            let status = response.status();
+            let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            (status, String::from_utf8(body.to_vec()).unwrap())
+        };
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(body.contains(r#""errorType":"unauthorized""#), "{body}");
     }
 
     async fn get(app: Router, uri: &str) -> (StatusCode, String) {

@@ -56,11 +56,30 @@ fn firing_rule_is_delivered_as_alertmanager_webhook() -> Result {
         "{history}"
     );
 
-    // amtool against lookout's v2 API: add, query and expire a silence; query alerts.
+    // amtool against lookout's v2 API: add, query and expire a silence; query
+    // alerts. Changing state takes the API token, given as amtool's HTTP
+    // client configuration.
     let url = format!("http://{}", served.addr);
+    let http_config = lookout.data.path().join("amtool-http.yml");
+    std::fs::write(
+        &http_config,
+        format!("authorization:\n  credentials: {}\n", lookout.token()?),
+    )?;
+    let refused = Command::new("amtool")
+        .arg(format!("--alertmanager.url={url}"))
+        .args([
+            "silence",
+            "add",
+            "alertname=JobAlive",
+            "--comment=x",
+            "--author=x",
+        ])
+        .output()?;
+    assert!(!refused.status.success(), "a silence without the token");
     let amtool = |args: &[&str]| -> Result<String> {
         let out = Command::new("amtool")
             .arg(format!("--alertmanager.url={url}"))
+            .arg(format!("--http.config.file={}", http_config.display()))
             .args(args)
             .output()?;
         anyhow::ensure!(

@@ -79,6 +79,13 @@ impl Lookout {
         Ok(String::from_utf8(out.stdout)?)
     }
 
+    /// The API token `lookout serve` created in the data directory.
+    pub fn token(&self) -> Result<String> {
+        Ok(std::fs::read_to_string(self.data.path().join("api-token"))?
+            .trim()
+            .to_string())
+    }
+
     pub fn install(&self, stem: &str) -> Result<String> {
         self.ok(&["plugin", "install", wasm(stem).to_str().unwrap()])
     }

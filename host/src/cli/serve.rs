@@ -175,6 +175,8 @@ pub async fn run(args: ServeArgs, data: &Path) -> anyhow::Result<()> {
     );
     let registry = Arc::new(registry);
     let alerting_tasks = alerting.spawn(registry.clone(), stopped.clone());
+    let (token, token_path) = api_token(config.token_file.as_deref(), data)?;
+    tracing::info!(token_file = %token_path.display(), "mutating API requests need the bearer token in this file");
     let state = AppState {
         storage,
         board: scheduler.board(),
@@ -182,6 +184,7 @@ pub async fn run(args: ServeArgs, data: &Path) -> anyhow::Result<()> {
         query,
         rules,
         alerting,
+        token: Arc::from(token),
     };
     println!(
         "lookout listening on http://{bound} ({} jobs from {})",
@@ -228,4 +231,38 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+/// The API token: `configured`, which must exist, or the data directory's
+/// `api-token`, created (readable by its owner only) on first start.
+fn api_token(configured: Option<&Path>, data: &Path) -> anyhow::Result<(String, PathBuf)> {
+    let path = configured.map_or_else(|| data.join("api-token"), Path::to_path_buf);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let token = text.trim().to_string();
+            anyhow::ensure!(
+                !token.is_empty(),
+                "{}: the API token file is empty",
+                path.display()
+            );
+            Ok((token, path))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && configured.is_none() => {
+            let token = hex::encode(rand::random::<[u8; 32]>());
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options
+                .open(&path)
+                .with_context(|| format!("creating the API token {}", path.display()))?;
+            std::io::Write::write_all(&mut file, format!("{token}\n").as_bytes())?;
+            file.sync_all()?;
+            Ok((token, path))
+        }
+        Err(e) => Err(anyhow::anyhow!(
+            "reading the API token {}: {e}",
+            path.display()
+        )),
+    }
 }

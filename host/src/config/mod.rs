@@ -9,6 +9,8 @@
 //! ```toml
 //! [server]
 //! listen = "127.0.0.1:9470"
+//! token_file = "api-token"   # mutating API calls need this bearer token
+//!                            # (default: <data>/api-token, created at first start)
 //!
 //! [storage]
 //! retention = "15d"          # results and series older than this are deleted
@@ -69,6 +71,9 @@ pub struct ConfigError {
 pub struct Config {
     pub source: String,
     pub listen: SocketAddr,
+    /// Where the API token is (mutating endpoints need it); `None`: the
+    /// data directory's `api-token`, created at first start.
+    pub token_file: Option<PathBuf>,
     pub retention: Duration,
     /// Cap on the time-series engine's size on disk, oldest chunks dropped first.
     pub retention_bytes: Option<u64>,
@@ -170,6 +175,8 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawServer {
     listen: Option<Spanned<String>>,
+    /// The token mutating API endpoints require, relative to this file.
+    token_file: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -248,6 +255,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     config.rule_files =
         crate::rules::resolve_rule_files(base, &config.rule_patterns, &mut config.warnings);
     config.alertmanager_config = config.alertmanager_config.map(|p| base.join(p));
+    config.token_file = config.token_file.map(|p| base.join(p));
     Ok(config)
 }
 
@@ -461,6 +469,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
     Ok(Config {
         source: file.to_string(),
         listen,
+        token_file: raw.server.token_file.map(PathBuf::from),
         retention,
         retention_bytes,
         out_of_order_window: Duration::ZERO,

@@ -329,6 +329,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         listen: super::DEFAULT_LISTEN
             .parse()
             .expect("default listen address"),
+        token_file: None,
         retention,
         retention_bytes,
         out_of_order_window,
