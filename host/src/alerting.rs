@@ -88,12 +88,14 @@ impl Alerting {
 
     /// Commits the dispatcher's state (after a silence change, say).
     pub fn persist(&self) -> Result<(), crate::storage::StorageError> {
-        let snapshot = self.with(|d| serde_json::to_vec(&d.snapshot()));
-        let snapshot =
-            snapshot.map_err(|e| crate::storage::StorageError::Database(e.to_string()))?;
-        self.storage.commit_alerting(&AlertingCommit {
-            state: vec![(DISPATCHER_STATE.into(), snapshot)],
-            ..Default::default()
+        self.with(|d| {
+            let snapshot = serde_json::to_vec(&d.snapshot())
+                .map_err(|e| crate::storage::StorageError::Database(e.to_string()))?;
+            // Under the lock, as every snapshot: never an older over a newer.
+            self.storage.commit_alerting(&AlertingCommit {
+                state: vec![(DISPATCHER_STATE.into(), snapshot)],
+                ..Default::default()
+            })
         })?;
         self.flush.notify_one();
         Ok(())
@@ -223,8 +225,11 @@ impl Alerting {
             Ok(bytes) => commit.state.push((DISPATCHER_STATE.into(), bytes)),
             Err(e) => tracing::error!(error = %e, "serialising the dispatcher"),
         }
+        // Committed under the lock: snapshots reach the disk in the order
+        // they were taken.
+        let committed = self.storage.commit_alerting(&commit);
         drop(dispatcher);
-        match self.storage.commit_alerting(&commit) {
+        match committed {
             Ok(_) => self.deliver.notify_one(),
             Err(e) => tracing::error!(error = %e, "queueing notifications"),
         }
@@ -296,13 +301,36 @@ impl Alerting {
                     )
                 }
             };
-            if let Err(e) = self.storage.settle_outbox(id, settle, &[history]) {
+            // The dispatcher learns the outcome (its notification log, the
+            // group's flush done) and that state is stored with the settled
+            // outbox row, under the dispatcher's lock like every snapshot so
+            // an older one never overwrites a newer: after a crash, what was
+            // delivered is not sent again and the group does not wait out
+            // its flush deadline.
+            let reported = report.is_some();
+            let settled = self.with(|d| {
+                let state = report.and_then(|report| {
+                    if let Err(e) = d.report(&item.notification_id, report, Utc::now()) {
+                        tracing::debug!(error = %e, "delivery report for a flush the dispatcher no longer tracks");
+                    }
+                    serde_json::to_vec(&d.snapshot())
+                        .map_err(|e| tracing::error!(error = %e, "encoding the dispatcher state"))
+                        .ok()
+                });
+                self.storage.settle_outbox(
+                    id,
+                    settle,
+                    &[history],
+                    state.as_deref().map(|b| (DISPATCHER_STATE, b)),
+                )
+            });
+            if let Err(e) = settled {
                 tracing::error!(error = %e, "settling a delivery");
             }
-            if let Some(report) = report
-                && let Err(e) = self.with(|d| d.report(&item.notification_id, report, Utc::now()))
-            {
-                tracing::debug!(error = %e, "delivery report for a flush the dispatcher no longer tracks");
+            if reported {
+                // A reported flush lets its group's timer run again: the
+                // flusher may be asleep until the flush's deadline.
+                self.flush.notify_one();
             }
         }
         next

@@ -313,10 +313,17 @@ impl Storage {
         id: u64,
         outcome: OutboxOutcome,
         history: &[HistoryEvent],
+        state: Option<(&str, &[u8])>,
     ) -> Result<(), StorageError> {
         let mut tx = self.db.begin_write().map_err(db_err)?;
         tx.set_quick_repair(true);
         {
+            if let Some((key, bytes)) = state {
+                tx.open_table(ALERTING_STATE)
+                    .map_err(db_err)?
+                    .insert(key, bytes)
+                    .map_err(db_err)?;
+            }
             let mut outbox = tx.open_table(OUTBOX).map_err(db_err)?;
             match outcome {
                 OutboxOutcome::Delivered => {
@@ -772,10 +779,15 @@ mod tests {
         );
         assert_eq!(storage.outbox().unwrap().len(), 2);
         storage
-            .settle_outbox(1, OutboxOutcome::Delivered, &[event("notified", 11)])
+            .settle_outbox(1, OutboxOutcome::Delivered, &[event("notified", 11)], None)
             .unwrap();
         storage
-            .settle_outbox(2, OutboxOutcome::Dead(item), &[event("dead_letter", 12)])
+            .settle_outbox(
+                2,
+                OutboxOutcome::Dead(item),
+                &[event("dead_letter", 12)],
+                None,
+            )
             .unwrap();
         assert!(storage.outbox().unwrap().is_empty());
         assert_eq!(storage.dead_letters().unwrap().len(), 1);

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `lookout` binary, real wasm plugins built by
 //! `cargo xtask build-plugins`, and real servers on 127.0.0.1.
 
+mod acceptance;
 mod alerting;
 mod bad_input;
 mod cli;

@@ -142,6 +142,8 @@ pub(crate) struct Recorded {
     /// Lower-cased names.
     pub(crate) headers: BTreeMap<String, String>,
     pub(crate) body: Vec<u8>,
+    /// When the request was read in full.
+    pub(crate) at: std::time::Instant,
 }
 
 impl Recorded {
@@ -231,6 +233,11 @@ impl Receiver {
             .collect()
     }
 
+    /// The requests received so far, without taking them.
+    pub(crate) fn requests(&self) -> Vec<Recorded> {
+        self.requests.lock().unwrap().clone()
+    }
+
     /// The requests received so far; fails unless there are exactly `n`.
     fn take(&self, n: usize) -> Result<Vec<Recorded>> {
         let requests = std::mem::take(&mut *self.requests.lock().unwrap());
@@ -306,6 +313,7 @@ fn serve(mut conn: TcpStream, answer: &Answer) -> Result<Recorded> {
         path,
         headers,
         body,
+        at: std::time::Instant::now(),
     })
 }
 
