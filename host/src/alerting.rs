@@ -117,6 +117,7 @@ impl Alerting {
         self: &Arc<Self>,
         registry: Arc<Registry>,
         shutdown: watch::Receiver<bool>,
+        telemetry: Arc<crate::telemetry::Telemetry>,
     ) -> Vec<tokio::task::JoinHandle<()>> {
         let flusher = {
             let this = self.clone();
@@ -144,7 +145,7 @@ impl Alerting {
             let mut shutdown = shutdown.clone();
             tokio::spawn(async move {
                 loop {
-                    let next = this.deliver_due(&registry).await;
+                    let next = this.deliver_due(&registry, &telemetry).await;
                     let wait = next.map_or(Duration::from_secs(3600), |ms| {
                         Duration::from_millis((ms - now_ms()).max(0) as u64)
                     });
@@ -236,7 +237,11 @@ impl Alerting {
     }
 
     /// Attempts every due delivery; returns when the next one is due.
-    async fn deliver_due(&self, registry: &Registry) -> Option<i64> {
+    async fn deliver_due(
+        &self,
+        registry: &Registry,
+        telemetry: &crate::telemetry::Telemetry,
+    ) -> Option<i64> {
         let items = match self.storage.outbox() {
             Ok(items) => items,
             Err(e) => {
@@ -250,7 +255,9 @@ impl Alerting {
                 next = Some(next.map_or(item.next_attempt_ms, |n| n.min(item.next_attempt_ms)));
                 continue;
             }
+            let started = std::time::Instant::now();
             let outcome = self.deliver_one(registry, &item).await;
+            let took = started.elapsed();
             let now = now_ms();
             let target = format!(
                 "{}/{}[{}]",
@@ -265,18 +272,32 @@ impl Alerting {
                 detail,
             };
             let (settle, history, report) = match outcome {
-                Ok(message) => (
-                    OutboxOutcome::Delivered,
-                    event("notified", message),
-                    Some(lookout_alerting::Delivery::Delivered),
-                ),
-                Err((permanent, error))
+                Ok(message) => {
+                    telemetry.notification_attempt(
+                        &item.receiver,
+                        &item.integration_kind,
+                        took,
+                        Ok(()),
+                    );
+                    (
+                        OutboxOutcome::Delivered,
+                        event("notified", message),
+                        Some(lookout_alerting::Delivery::Delivered),
+                    )
+                }
+                Err((permanent, reason, error))
                     if permanent
                         || now
                             >= item
                                 .retry_deadline_ms
                                 .max(item.created_ms + RETRY_MAX.as_millis() as i64) =>
                 {
+                    telemetry.notification_attempt(
+                        &item.receiver,
+                        &item.integration_kind,
+                        took,
+                        Err((reason, true)),
+                    );
                     tracing::warn!(receiver = %target, error = %error, "notification given up: dead letter");
                     let mut dead = item.clone();
                     dead.last_error = Some(error.clone());
@@ -286,7 +307,13 @@ impl Alerting {
                         Some(lookout_alerting::Delivery::Failed(error)),
                     )
                 }
-                Err((_, error)) => {
+                Err((_, reason, error)) => {
+                    telemetry.notification_attempt(
+                        &item.receiver,
+                        &item.integration_kind,
+                        took,
+                        Err((reason, false)),
+                    );
                     let mut retry = item.clone();
                     retry.attempts += 1;
                     retry.next_attempt_ms = now + backoff(retry.attempts).as_millis() as i64;
@@ -337,12 +364,13 @@ impl Alerting {
     }
 
     /// One delivery through the receiver's plugin: `Ok(message)`, or
-    /// `Err((permanent, why))`.
+    /// `Err((permanent, reason, why))`; `reason` is the failure kind
+    /// (`plugin_transient` …) or `host` for what failed before the plugin.
     async fn deliver_one(
         &self,
         registry: &Registry,
         item: &OutboxItem,
-    ) -> Result<String, (bool, String)> {
+    ) -> Result<String, (bool, &'static str, String)> {
         let plugin_name = item.integration_kind.clone();
         let config = self.with(|d| {
             let receiver = d.config().receiver(&item.receiver)?;
@@ -357,21 +385,27 @@ impl Alerting {
         let Some(config) = config else {
             return Err((
                 true,
+                "host",
                 format!(
                     "receiver {} has no {} integration {} any more",
                     item.receiver, item.integration_kind, item.integration
                 ),
             ));
         };
-        let record = registry
-            .record(&plugin_name)
-            .map_err(|e| (true, format!("notifier plugin `{plugin_name}`: {e}")))?;
+        let (config, timeout) = plugin_config(config).map_err(|e| (true, "host", e))?;
+        let record = registry.record(&plugin_name).map_err(|e| {
+            (
+                true,
+                "host",
+                format!("notifier plugin `{plugin_name}`: {e}"),
+            )
+        })?;
         let plugin = registry
             .load(&plugin_name)
-            .map_err(|e| (true, e.to_string()))?;
+            .map_err(|e| (true, "host", e.to_string()))?;
         let grants = record.grants.union(&destination_grants(&config));
         let limits = Limits {
-            timeout: DELIVERY_TIMEOUT,
+            timeout,
             ..Limits::default()
         };
         let config = config.to_string();
@@ -392,7 +426,11 @@ impl Alerting {
                 use crate::model::FailureKind as K;
                 let permanent =
                     matches!(e.kind, K::PluginConfig | K::PluginPermanent | K::WrongWorld);
-                Err((permanent, format!("{}: {}", e.kind, e.message)))
+                Err((
+                    permanent,
+                    e.kind.as_str(),
+                    format!("{}: {}", e.kind, e.message),
+                ))
             }
         }
     }
@@ -407,6 +445,58 @@ pub fn default_config() -> AmConfig {
         "<default alerting config>",
     )
     .expect("the default alerting config is valid")
+}
+
+/// What a notifier plugin is given for an Alertmanager integration, and
+/// the delivery's deadline. The host does what Alertmanager does around
+/// the integration itself: reads `*_file` references (`url_file`,
+/// `password_file` …; a plugin reads no files) into the values they stand
+/// for, and takes `timeout` as the deadline. `update_message: false`,
+/// Alertmanager's default, is dropped: lookout's Slack plugin posts every
+/// notification as a new message (it refuses `true`, naming the option).
+fn plugin_config(mut config: serde_json::Value) -> Result<(serde_json::Value, Duration), String> {
+    let timeout = match config.as_object_mut().and_then(|c| c.remove("timeout")) {
+        Some(serde_json::Value::String(text)) => {
+            crate::config::parse_duration(&text).map_err(|e| format!("timeout {text:?}: {e}"))?
+        }
+        _ => DELIVERY_TIMEOUT,
+    };
+    if let Some(c) = config.as_object_mut()
+        && c.get("update_message") == Some(&serde_json::Value::Bool(false))
+    {
+        c.remove("update_message");
+    }
+    read_file_references(&mut config)?;
+    Ok((config, timeout))
+}
+
+/// Replaces each `NAME_file: path` with `NAME: <the file's text, trimmed>`,
+/// at any depth; TLS files (`ca_file`, `cert_file`, `key_file`) stay paths.
+fn read_file_references(value: &mut serde_json::Value) -> Result<(), String> {
+    match value {
+        serde_json::Value::Object(map) => {
+            let references: Vec<String> = map
+                .keys()
+                .filter(|k| {
+                    k.ends_with("_file")
+                        && !matches!(k.as_str(), "ca_file" | "cert_file" | "key_file")
+                })
+                .cloned()
+                .collect();
+            for key in references {
+                let Some(serde_json::Value::String(path)) = map.remove(&key) else {
+                    continue;
+                };
+                let text =
+                    std::fs::read_to_string(&path).map_err(|e| format!("{key} {path:?}: {e}"))?;
+                let name = key.trim_end_matches("_file").to_string();
+                map.insert(name, serde_json::Value::String(text.trim().to_string()));
+            }
+            map.values_mut().try_for_each(read_file_references)
+        }
+        serde_json::Value::Array(items) => items.iter_mut().try_for_each(read_file_references),
+        _ => Ok(()),
+    }
 }
 
 /// The destination a receiver's configuration names, granted for its
@@ -483,5 +573,35 @@ mod tests {
             &serde_json::json!({"api_url": "https://hooks.slack.com/services/x"}),
         );
         assert_eq!(g.http, vec!["hooks.slack.com:443".to_string()]);
+    }
+
+    #[test]
+    fn plugins_get_file_references_read_and_no_alertmanager_only_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("url");
+        std::fs::write(&secret, "https://hooks.example.com/x\n").unwrap();
+        let password = dir.path().join("password");
+        std::fs::write(&password, "hunter2").unwrap();
+        let (config, timeout) = plugin_config(serde_json::json!({
+            "api_url_file": secret,
+            "update_message": false,
+            "timeout": "3s",
+            "http_config": {"basic_auth": {"username": "u", "password_file": password},
+                            "tls_config": {"ca_file": "/etc/ca.pem"}},
+        }))
+        .unwrap();
+        assert_eq!(timeout, Duration::from_secs(3));
+        assert_eq!(
+            config,
+            serde_json::json!({
+                "api_url": "https://hooks.example.com/x",
+                "http_config": {"basic_auth": {"username": "u", "password": "hunter2"},
+                                "tls_config": {"ca_file": "/etc/ca.pem"}},
+            })
+        );
+        let (_, timeout) = plugin_config(serde_json::json!({"update_message": true})).unwrap();
+        assert_eq!(timeout, DELIVERY_TIMEOUT);
+        let err = plugin_config(serde_json::json!({"url_file": "/nonexistent/x"})).unwrap_err();
+        assert!(err.contains("url_file \"/nonexistent/x\""), "{err}");
     }
 }

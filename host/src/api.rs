@@ -287,17 +287,17 @@ async fn results(
 }
 
 async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let installed = state
-        .storage
-        .plugins()
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .len();
+    let internal = |e: crate::storage::StorageError| ApiError::Internal(e.to_string());
+    let gauges = crate::telemetry::Gauges {
+        plugins_installed: state.storage.plugins().map_err(internal)?.len(),
+        outbox_depth: state.storage.outbox_depth().map_err(internal)?,
+    };
     Ok((
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.telemetry.render(installed),
+        state.telemetry.render(&gauges),
     )
         .into_response())
 }

@@ -301,6 +301,14 @@ impl Storage {
         read_items(&self.db, OUTBOX)
     }
 
+    /// How many notifications the outbox holds.
+    pub fn outbox_depth(&self) -> Result<usize, StorageError> {
+        use redb::{ReadableDatabase, ReadableTableMetadata};
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let table = tx.open_table(OUTBOX).map_err(db_err)?;
+        Ok(table.len().map_err(db_err)? as usize)
+    }
+
     pub fn dead_letters(&self) -> Result<Vec<(u64, OutboxItem)>, StorageError> {
         read_items(&self.db, DEAD_LETTERS)
     }

@@ -47,6 +47,21 @@ struct Figures {
     skipped_ticks: BTreeMap<String, u64>,
     storage_errors: u64,
     backoff: BTreeMap<(String, String), bool>,
+    /// (receiver, integration) → notifications delivered.
+    notifications: BTreeMap<(String, String), u64>,
+    /// (receiver, integration, reason) → failed delivery attempts.
+    notification_failures: BTreeMap<(String, String, String), u64>,
+    /// (receiver, integration) → notifications given up.
+    dead_letters: BTreeMap<(String, String), u64>,
+    /// Integration → time of each delivery attempt.
+    notification_latency: BTreeMap<String, Histogram>,
+}
+
+/// What `/metrics` reads from elsewhere at scrape time.
+pub struct Gauges {
+    pub plugins_installed: usize,
+    /// Notifications queued in the outbox, due or waiting to retry.
+    pub outbox_depth: usize,
 }
 
 /// Counters and histograms of everything the host does.
@@ -177,8 +192,37 @@ impl Telemetry {
         }
     }
 
+    /// A notification delivery attempt ended: `Ok` delivered, `Err(reason)`
+    /// failed (`plugin_transient`, `deadline`, `host` …) and `dead` when that
+    /// was the last try.
+    pub fn notification_attempt(
+        &self,
+        receiver: &str,
+        integration: &str,
+        took: Duration,
+        outcome: Result<(), (&str, bool)>,
+    ) {
+        let mut f = self.figures();
+        f.notification_latency
+            .entry(integration.to_string())
+            .or_default()
+            .observe(took.as_secs_f64());
+        let key = (receiver.to_string(), integration.to_string());
+        match outcome {
+            Ok(()) => *f.notifications.entry(key).or_default() += 1,
+            Err((reason, dead)) => {
+                *f.notification_failures
+                    .entry((key.0.clone(), key.1.clone(), reason.to_string()))
+                    .or_default() += 1;
+                if dead {
+                    *f.dead_letters.entry(key).or_default() += 1;
+                }
+            }
+        }
+    }
+
     /// The metrics in Prometheus text exposition format 0.0.4.
-    pub fn render(&self, plugins_installed: usize) -> String {
+    pub fn render(&self, gauges: &Gauges) -> String {
         let f = self.figures();
         let mut out = String::with_capacity(4096);
         let family = |out: &mut String, name: &str, kind: &str, help: &str| {
@@ -208,7 +252,11 @@ impl Telemetry {
             "gauge",
             "Plugins in the registry.",
         );
-        let _ = writeln!(out, "lookout_plugins_installed {plugins_installed}");
+        let _ = writeln!(
+            out,
+            "lookout_plugins_installed {}",
+            gauges.plugins_installed
+        );
 
         family(
             &mut out,
@@ -244,30 +292,12 @@ impl Telemetry {
             "histogram",
             "Wall time of invocations, instantiation included.",
         );
-        for (plugin, h) in &f.durations {
-            let p = esc(plugin);
-            for (bound, count) in DURATION_BUCKETS.iter().zip(h.counts) {
-                let _ = writeln!(
-                    out,
-                    "lookout_invocation_duration_seconds_bucket{{plugin=\"{p}\",le=\"{bound}\"}} {count}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "lookout_invocation_duration_seconds_bucket{{plugin=\"{p}\",le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(
-                out,
-                "lookout_invocation_duration_seconds_sum{{plugin=\"{p}\"}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                out,
-                "lookout_invocation_duration_seconds_count{{plugin=\"{p}\"}} {}",
-                h.count
-            );
-        }
+        render_histograms(
+            &mut out,
+            "lookout_invocation_duration_seconds",
+            "plugin",
+            &f.durations,
+        );
         family(
             &mut out,
             "lookout_plugin_traps_total",
@@ -333,7 +363,98 @@ impl Telemetry {
             "lookout_storage_write_errors_total {}",
             f.storage_errors
         );
+        family(
+            &mut out,
+            "lookout_notifications_total",
+            "counter",
+            "Notifications delivered, by receiver and integration.",
+        );
+        for ((receiver, integration), n) in &f.notifications {
+            let _ = writeln!(
+                out,
+                "lookout_notifications_total{{receiver=\"{}\",integration=\"{}\"}} {n}",
+                esc(receiver),
+                esc(integration)
+            );
+        }
+        family(
+            &mut out,
+            "lookout_notifications_failed_total",
+            "counter",
+            "Failed delivery attempts, by receiver, integration and reason.",
+        );
+        for ((receiver, integration, reason), n) in &f.notification_failures {
+            let _ = writeln!(
+                out,
+                "lookout_notifications_failed_total{{receiver=\"{}\",integration=\"{}\",reason=\"{}\"}} {n}",
+                esc(receiver),
+                esc(integration),
+                esc(reason)
+            );
+        }
+        family(
+            &mut out,
+            "lookout_notifications_dead_letters_total",
+            "counter",
+            "Notifications given up (permanent error or retries exhausted), now in the dead-letter list.",
+        );
+        for ((receiver, integration), n) in &f.dead_letters {
+            let _ = writeln!(
+                out,
+                "lookout_notifications_dead_letters_total{{receiver=\"{}\",integration=\"{}\"}} {n}",
+                esc(receiver),
+                esc(integration)
+            );
+        }
+        family(
+            &mut out,
+            "lookout_notification_latency_seconds",
+            "histogram",
+            "Time of each delivery attempt through a notifier plugin.",
+        );
+        render_histograms(
+            &mut out,
+            "lookout_notification_latency_seconds",
+            "integration",
+            &f.notification_latency,
+        );
+        family(
+            &mut out,
+            "lookout_notification_outbox_depth",
+            "gauge",
+            "Notifications in the durable outbox, due or waiting to retry.",
+        );
+        let _ = writeln!(
+            out,
+            "lookout_notification_outbox_depth {}",
+            gauges.outbox_depth
+        );
         out
+    }
+}
+
+/// The series of a histogram family, one histogram per value of `label`.
+fn render_histograms(
+    out: &mut String,
+    name: &str,
+    label: &str,
+    histograms: &BTreeMap<String, Histogram>,
+) {
+    for (value, h) in histograms {
+        let v = esc(value);
+        for (bound, count) in DURATION_BUCKETS.iter().zip(h.counts) {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{label}=\"{v}\",le=\"{bound}\"}} {count}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{label}=\"{v}\",le=\"+Inf\"}} {}",
+            h.count
+        );
+        let _ = writeln!(out, "{name}_sum{{{label}=\"{v}\"}} {}", h.sum);
+        let _ = writeln!(out, "{name}_count{{{label}=\"{v}\"}} {}", h.count);
     }
 }
 
@@ -369,7 +490,10 @@ mod tests {
         r.failure_reason = None;
         t.invocation_finished(&r, None);
         t.backoff_changed("web", "a\"b", true, Duration::from_secs(2), 3);
-        let text = t.render(2);
+        let text = t.render(&Gauges {
+            plugins_installed: 2,
+            outbox_depth: 0,
+        });
         assert!(text.contains(
             "lookout_invocations_total{plugin=\"http\",job=\"web\",outcome=\"plugin_failure\"} 1"
         ));

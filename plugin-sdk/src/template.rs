@@ -31,7 +31,8 @@
 //!   parenthesised pipelines.
 //!
 //! Functions: `len`, `index SET "name"`, `join SEP LIST`, `toUpper`,
-//! `toLower`, `title`, `trimSpace`, `urlquery`.
+//! `toLower`, `title`, `trimSpace`, `urlquery`, `toJson` (alerts as in
+//! Alertmanager's webhook payload, label sets as objects).
 //!
 //! `{{ template "NAME" . }}` inserts a default template of Alertmanager's
 //! `default.tmpl` and `email.tmpl`: `__subject`, `__alertmanager`,
@@ -44,7 +45,7 @@
 //! Not supported, and reported as a [`TemplateError`] when the template is
 //! rendered: control structures (`if`, `range`, `with`, `define` …),
 //! variables, comparison functions and the rest of Alertmanager's function
-//! set (`reReplaceAll`, `toJson`, `humanize` …).
+//! set (`reReplaceAll`, `humanize` …).
 //!
 //! Where Alertmanager's templates print "Alertmanager" (`__alertmanager`),
 //! lookout's print [`SENDER`].
@@ -701,9 +702,27 @@ fn call<'a>(function: &str, mut args: Vec<Value<'a>>) -> Result<Value<'a>, Strin
         "trimSpace" => map_string(args, |s| s.trim().to_owned()),
         "title" => map_string(args, title_case),
         "urlquery" => map_string(args, query_escape),
+        "toJson" => {
+            arity(1, &args)?;
+            let json = match &args[0] {
+                Value::Str(s) => serde_json::to_string(s),
+                Value::Int(i) => serde_json::to_string(i),
+                Value::Labels(labels) => serde_json::to_string(
+                    &labels
+                        .iter()
+                        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                        .collect::<serde_json::Map<_, _>>(),
+                ),
+                Value::Strings(list) => serde_json::to_string(list),
+                Value::Alerts(alerts) => serde_json::to_string(alerts),
+                Value::Root => return Err("toJson of the notification".into()),
+            };
+            json.map(|j| Value::Str(Cow::Owned(j)))
+                .map_err(|e| format!("toJson: {e}"))
+        }
         other => Err(format!(
             "unknown function {other:?} (supported: len, index, join, toUpper, toLower, title, \
-             trimSpace, urlquery)"
+             trimSpace, urlquery, toJson)"
         )),
     }
 }
@@ -957,6 +976,24 @@ mod tests {
         assert_eq!(subject(&n), "[FIRING:1] Down ");
         n.status = "resolved".into();
         assert_eq!(subject(&n), "[RESOLVED] Down ");
+    }
+
+    #[test]
+    fn to_json_writes_alerts_and_label_sets_as_alertmanager() {
+        let n = notification();
+        let r = |t: &str| render(t, &n).unwrap();
+        let firing: serde_json::Value =
+            serde_json::from_str(&r("{{ .Alerts.Firing | toJson }}")).unwrap();
+        assert_eq!(firing[0]["labels"]["instance"], "a:80");
+        assert_eq!(firing[0]["status"], "firing");
+        assert_eq!(firing.as_array().unwrap().len(), 1);
+        assert_eq!(
+            r("{{ .CommonLabels | toJson }}"),
+            r#"{"alertname":"Down","job":"web"}"#
+        );
+        assert_eq!(r("{{ .Alerts.Resolved | len | toJson }}"), "1");
+        assert_eq!(r("{{ .Receiver | toJson }}"), r#""team ops""#);
+        assert!(render("{{ . | toJson }}", &n).is_err());
     }
 
     #[test]

@@ -1176,3 +1176,133 @@ fn email_speaks_implicit_tls() -> Result {
     assert_eq!(server.messages()?.len(), 2);
     Ok(())
 }
+
+#[test]
+fn every_receiver_kind_delivers_from_an_alertmanager_config() -> Result {
+    use crate::support::{Lookout, http_request, wait_for};
+
+    let lookout = Lookout::new();
+    for stem in [
+        "lookout_plugin_webhook",
+        "lookout_plugin_slack",
+        "lookout_plugin_pagerduty",
+        "lookout_plugin_email",
+    ] {
+        lookout.install(stem)?;
+    }
+    let hook = Receiver::start(200, "text/plain", "");
+    let chat = Receiver::start(200, "text/plain", "ok");
+    let pager = Receiver::start(
+        202,
+        "application/json",
+        r#"{"status":"success","message":"Event processed","dedup_key":"x"}"#,
+    );
+    let mail_dir = tempfile::tempdir()?;
+    let mail = SmtpServer::start(mail_dir.path(), SmtpTls::Plain, "-")?;
+    // The Slack URL comes from a file, as Alertmanager's `api_url_file`.
+    let slack_url = lookout.data.path().join("slack-url");
+    std::fs::write(&slack_url, format!("{}\n", chat.url("/services/T/B/X")))?;
+    std::fs::write(
+        lookout.data.path().join("alertmanager.yml"),
+        format!(
+            r#"route:
+  receiver: hook
+  group_by: [alertname]
+  group_wait: 100ms
+  routes:
+    - {{receiver: chat, matchers: [to=chat]}}
+    - {{receiver: pager, matchers: [to=pager]}}
+    - {{receiver: mail, matchers: [to=mail]}}
+receivers:
+  - name: hook
+    webhook_configs: [{{url: '{hook}'}}]
+  - name: chat
+    slack_configs:
+      - api_url_file: '{slack}'
+        channel: '#ops'
+        title: '{{{{ .CommonLabels.alertname }}}} is {{{{ .Status }}}}'
+  - name: pager
+    pagerduty_configs:
+      - routing_key: 'R0UT1NGKEY'
+        url: '{pager}'
+  - name: mail
+    email_configs:
+      - to: 'oncall@example.com'
+        from: 'lookout@example.com'
+        smarthost: '{smarthost}'
+        require_tls: false
+"#,
+            hook = hook.url("/hook"),
+            slack = slack_url.display(),
+            pager = pager.url("/v2/enqueue"),
+            smarthost = mail.smarthost(),
+        ),
+    )?;
+    let served = lookout.serve("[alerting]\nconfig = \"alertmanager.yml\"\n")?;
+    let auth = format!("Bearer {}", lookout.token()?);
+    let alerts = json!([
+        {"labels": {"alertname": "ToHook", "to": "hook"}},
+        {"labels": {"alertname": "ToChat", "to": "chat"}},
+        {"labels": {"alertname": "ToPager", "to": "pager"}},
+        {"labels": {"alertname": "ToMail", "to": "mail"}},
+    ]);
+    let (status, body) = http_request(
+        served.addr,
+        "POST",
+        "/api/v2/alerts",
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        &alerts.to_string(),
+    )?;
+    ensure!(status == 200, "{status} {body}");
+
+    let hooked = wait_for(Duration::from_secs(20), "the webhook", || {
+        Ok(hook.bodies().into_iter().next())
+    })?;
+    assert_eq!(hooked["alerts"][0]["labels"]["alertname"], "ToHook");
+    let slack = wait_for(Duration::from_secs(20), "Slack", || {
+        Ok(chat.requests().into_iter().next())
+    })?;
+    assert_eq!(slack.path, "/services/T/B/X");
+    let slack = slack.json()?;
+    assert_eq!(slack["channel"], "#ops");
+    assert_eq!(slack["attachments"][0]["title"], "ToChat is firing");
+    let history = || {
+        served
+            .get("/api/v1/alerts/history")
+            .map(|r| r.1)
+            .unwrap_or_default()
+    };
+    let paged = wait_for(Duration::from_secs(20), "PagerDuty", || {
+        Ok(pager.bodies().into_iter().next())
+    })
+    .with_context(history)?;
+    assert_eq!(paged["routing_key"], "R0UT1NGKEY");
+    assert_eq!(paged["event_action"], "trigger");
+    assert!(paged["dedup_key"].as_str().is_some_and(|k| !k.is_empty()));
+    let mailed = wait_for(Duration::from_secs(20), "the email", || {
+        Ok(mail.messages()?.into_iter().next())
+    })?;
+    assert_eq!(header(&mailed, "To"), Some("oncall@example.com"));
+    assert!(
+        header(&mailed, "Subject").is_some_and(|s| s.contains("ToMail")),
+        "{mailed}"
+    );
+    // Each went to its own receiver only.
+    assert_eq!(hook.bodies().len(), 1);
+    let (_, metrics) = served.get("/metrics")?;
+    for (receiver, integration) in [
+        ("hook", "webhook"),
+        ("chat", "slack"),
+        ("pager", "pagerduty"),
+        ("mail", "email"),
+    ] {
+        let series = format!(
+            "lookout_notifications_total{{receiver=\"{receiver}\",integration=\"{integration}\"}} 1"
+        );
+        assert!(metrics.contains(&series), "{series} in:\n{metrics}");
+    }
+    Ok(())
+}

@@ -174,7 +174,7 @@ pub async fn run(args: ServeArgs, data: &Path) -> anyhow::Result<()> {
         stopped.clone(),
     );
     let registry = Arc::new(registry);
-    let alerting_tasks = alerting.spawn(registry.clone(), stopped.clone());
+    let alerting_tasks = alerting.spawn(registry.clone(), stopped.clone(), telemetry.clone());
     let (token, token_path) = api_token(config.token_file.as_deref(), data)?;
     tracing::info!(token_file = %token_path.display(), "mutating API requests need the bearer token in this file");
     let state = AppState {

@@ -124,14 +124,46 @@ pub struct PostableAlert {
     #[serde(default)]
     pub annotations: LabelSet,
     /// Start; defaults to the end, or now.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "starts_at"
+    )]
     pub starts_at: Option<DateTime<Utc>>,
     /// End; missing means `now + resolve_timeout`, renewed by updates.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "ends_at"
+    )]
     pub ends_at: Option<DateTime<Utc>>,
     /// Link to the rule.
     #[serde(rename = "generatorURL", default)]
     pub generator_url: String,
+}
+
+fn starts_at<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    api_time(d, "startsAt")
+}
+
+fn ends_at<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    api_time(d, "endsAt")
+}
+
+/// An RFC 3339 time whose error names the field and the value (serde's own
+/// names neither).
+fn api_time<'de, D: serde::Deserializer<'de>>(
+    d: D,
+    field: &str,
+) -> Result<Option<DateTime<Utc>>, D::Error> {
+    let Some(text) = Option::<String>::deserialize(d)? else {
+        return Ok(None);
+    };
+    DateTime::parse_from_rfc3339(&text)
+        .map(|t| Some(t.with_timezone(&Utc)))
+        .map_err(|e| {
+            serde::de::Error::custom(format!("{field} {text:?} is not an RFC 3339 time: {e}"))
+        })
 }
 
 impl PostableAlert {
