@@ -104,6 +104,32 @@ impl QueryService {
             .range(&TsdbSource(&self.tsdb), query, start_ms, end_ms, step_ms)
     }
 
+    /// Whether evaluating `query` over `steps` steps reads few enough
+    /// samples (selected series × samples per step × steps) to run on the
+    /// caller's thread rather than be handed to another: the hand-off costs
+    /// more than such a query. Unknown costs are not cheap.
+    pub fn is_cheap(&self, query: &str, steps: u64) -> bool {
+        const CHEAP_SAMPLE_READS: u64 = 50_000;
+        let Some(selectors) = lookout_promql::selector_weights(query) else {
+            return false;
+        };
+        let mut reads = 0u64;
+        for (matchers, per_step) in selectors {
+            let Ok(matchers) = to_tsdb_matchers(&matchers) else {
+                return false;
+            };
+            let Ok(series) = self.tsdb.count_series(&matchers) else {
+                return false;
+            };
+            reads = reads.saturating_add(
+                (series as u64)
+                    .saturating_mul(per_step)
+                    .saturating_mul(steps),
+            );
+        }
+        reads <= CHEAP_SAMPLE_READS
+    }
+
     /// Parses `match[]` selectors (`up`, `{job="x"}`) into matcher sets,
     /// one set per alternative (`or` inside braces makes several).
     pub fn parse_selectors(

@@ -21,7 +21,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -34,13 +34,7 @@ const INTERVAL_MS: i64 = 100;
 /// then; this covers `serve`'s start.
 const LEAD_MS: i64 = 8000;
 
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::peer_bench::Killed;
 
 fn unix_ms_f64(t: SystemTime) -> f64 {
     t.duration_since(UNIX_EPOCH)

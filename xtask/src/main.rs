@@ -6,6 +6,7 @@
 //! - `bench`          build the plugins, then run the benchmarks
 //! - `bench-tsdb`     lookout's time-series engine side by side with a real Prometheus
 //! - `bench-alerts`   rule fires → notifier invoked latency, end to end, beyond configured waits
+//! - `bench-rules`    1,000 rules over 10,100 series: lookout and Prometheus side by side
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -14,6 +15,7 @@ use anyhow::{Context, bail};
 
 mod alert_latency;
 mod peer_bench;
+mod rules_bench;
 
 /// Plugin crates built to wasm, and the file each produces.
 const PLUGINS: &[(&str, &str)] = &[
@@ -46,7 +48,9 @@ const DEFAULT_INSTALL: &[&str] = &[
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(job) = args.first() else {
-        bail!("usage: cargo xtask <build-plugins|run|test|bench|bench-tsdb|bench-alerts> [args]");
+        bail!(
+            "usage: cargo xtask <build-plugins|run|test|bench|bench-tsdb|bench-alerts|bench-rules> [args]"
+        );
     };
     let rest = &args[1..];
     match job.as_str() {
@@ -57,6 +61,10 @@ fn main() -> anyhow::Result<()> {
         "bench-tsdb" => {
             status(cargo().args(["build", "--release", "-p", "lookout"]))?;
             peer_bench::run(&target_dir().join("release").join("lookout"))
+        }
+        "bench-rules" => {
+            status(cargo().args(["build", "--release", "-p", "lookout"]))?;
+            rules_bench::run(&target_dir().join("release").join("lookout"))
         }
         "bench-alerts" => {
             let wasm = build_plugins()?;

@@ -17,7 +17,8 @@ const SERIES: usize = 100;
 const STEP_S: i64 = 15;
 const DAY_S: i64 = 24 * 3600;
 
-struct Killed(Child);
+/// A child process, killed when dropped.
+pub(crate) struct Killed(pub(crate) Child);
 impl Drop for Killed {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -88,8 +89,30 @@ fn dir_size(path: &Path) -> u64 {
         .sum()
 }
 
-fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<String> {
+pub(crate) fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<String> {
     Ok(String::from_utf8(http_get_raw(addr, path)?)?)
+}
+
+/// A response's body, chunked transfer encoding undone.
+pub(crate) fn http_get_body(addr: SocketAddr, path: &str) -> anyhow::Result<String> {
+    let raw = http_get(addr, path)?;
+    let (head, mut body) = raw.split_once("\r\n\r\n").context("no end of headers")?;
+    if !head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        return Ok(body.to_string());
+    }
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16)?;
+        if n == 0 {
+            break;
+        }
+        out.push_str(rest.get(..n).context("short chunk")?);
+        body = rest[n..].trim_start_matches("\r\n");
+    }
+    Ok(out)
 }
 
 /// The response's bytes, as they come: what a timed request waits for
@@ -105,7 +128,7 @@ fn http_get_raw(addr: SocketAddr, path: &str) -> anyhow::Result<Vec<u8>> {
     Ok(raw)
 }
 
-fn wait_ready(addr: SocketAddr, path: &str) -> anyhow::Result<()> {
+pub(crate) fn wait_ready(addr: SocketAddr, path: &str) -> anyhow::Result<()> {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(60) {
         if http_get(addr, path).is_ok_and(|r| r.starts_with("HTTP/1.1 200")) {
@@ -116,7 +139,7 @@ fn wait_ready(addr: SocketAddr, path: &str) -> anyhow::Result<()> {
     bail!("{addr}{path} not ready after 60 s")
 }
 
-fn free_addr() -> anyhow::Result<SocketAddr> {
+pub(crate) fn free_addr() -> anyhow::Result<SocketAddr> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
 }
 
@@ -312,7 +335,7 @@ pub fn run(lookout: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_empty(path: &PathBuf) -> anyhow::Result<PathBuf> {
+pub(crate) fn write_empty(path: &PathBuf) -> anyhow::Result<PathBuf> {
     std::fs::write(path, "")?;
     Ok(path.clone())
 }

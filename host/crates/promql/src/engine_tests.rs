@@ -478,3 +478,15 @@ fn runaway_subqueries_hit_the_sample_limit() {
         "query processing would load too many samples into memory in query execution"
     );
 }
+
+#[test]
+fn selector_weights_tell_samples_per_step() {
+    let w = crate::selector_weights("sum(rate(http_total{job=\"a\"}[5m])) / up").unwrap();
+    assert_eq!(w.len(), 2);
+    assert_eq!(w[0].1, 21);
+    assert!(w[0].0.iter().any(|m| m.name == "job" && m.value == "a"));
+    assert_eq!(w[1].1, 1);
+    assert!(crate::selector_weights("max_over_time(up[1h:1m])").is_none());
+    assert!(crate::selector_weights("up{").is_none());
+    assert_eq!(crate::selector_weights("1 + 2").unwrap().len(), 0);
+}

@@ -197,7 +197,34 @@ static REGISTER_EXTRA_FUNCTIONS: Once = Once::new();
 
 /// `holt_winters` is in Prometheus 2.42 but the parser only knows its later
 /// name; teach it the old one.
+/// Distinct queries kept parsed; past this the cache starts over.
+const PARSE_CACHE_SIZE: usize = 4096;
+
+/// Parses `query`, once per distinct text: rule groups and dashboards send
+/// the same queries over and over, and parsing (with its regex
+/// compilation) costs as much as evaluating a small one.
 fn parse(query: &str) -> std::result::Result<Expr, String> {
+    static CACHE: std::sync::Mutex<Option<std::collections::HashMap<String, Expr>>> =
+        std::sync::Mutex::new(None);
+    if let Some(expr) = CACHE
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .and_then(|c| c.get(query))
+    {
+        return Ok(expr.clone());
+    }
+    let expr = parse_uncached(query)?;
+    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    let cache = cache.get_or_insert_with(Default::default);
+    if cache.len() >= PARSE_CACHE_SIZE {
+        cache.clear();
+    }
+    cache.insert(query.to_string(), expr.clone());
+    Ok(expr)
+}
+
+fn parse_uncached(query: &str) -> std::result::Result<Expr, String> {
     REGISTER_EXTRA_FUNCTIONS.call_once(|| {
         let holt = Function::new(
             "holt_winters",
@@ -495,6 +522,43 @@ fn system_time_ms(t: &SystemTime) -> i64 {
 
 /// The selector's matchers as lookout passes them to a [`SeriesSource`]:
 /// the metric name first, as Prometheus orders them.
+/// Each selector of `query` with how many samples of a series one step of
+/// it reads (1 for an instant selector, about range ÷ 15 s for a range),
+/// for a caller's cost estimate; `None` when the query does not parse or
+/// has a subquery (whose cost its selectors do not tell).
+pub fn selector_weights(query: &str) -> Option<Vec<(Vec<Matcher>, u64)>> {
+    fn walk(e: &Expr, out: &mut Vec<(Vec<Matcher>, u64)>) -> Option<()> {
+        match e {
+            Expr::Aggregate(a) => {
+                walk(&a.expr, out)?;
+                a.param.as_deref().map_or(Some(()), |p| walk(p, out))
+            }
+            Expr::Unary(u) => walk(&u.expr, out),
+            Expr::Binary(b) => {
+                walk(&b.lhs, out)?;
+                walk(&b.rhs, out)
+            }
+            Expr::Paren(p) => walk(&p.expr, out),
+            Expr::Call(c) => c.args.args.iter().try_for_each(|a| walk(a, out)),
+            Expr::VectorSelector(vs) => {
+                out.push((matchers_of(vs), 1));
+                Some(())
+            }
+            Expr::MatrixSelector(ms) => {
+                let samples = ms.range.as_millis() as u64 / 15_000 + 1;
+                out.push((matchers_of(&ms.vs), samples));
+                Some(())
+            }
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) => Some(()),
+            Expr::Subquery(_) | Expr::Extension(_) => None,
+        }
+    }
+    let expr = parse(query).ok()?;
+    let mut out = Vec::new();
+    walk(&expr, &mut out)?;
+    Some(out)
+}
+
 pub(crate) fn matchers_of(vs: &VectorSelector) -> Vec<Matcher> {
     let mut out = Vec::with_capacity(vs.matchers.matchers.len() + 1);
     if let Some(name) = &vs.name {

@@ -95,6 +95,7 @@ mod quantile;
 use std::time::Duration;
 
 pub use error::QueryError;
+pub use eval::selector_weights;
 pub use json::{value_json_text, value_to_json, write_value_json};
 
 /// A series' labels, sorted by name; the metric name is the label `__name__`.

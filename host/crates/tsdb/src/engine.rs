@@ -661,6 +661,33 @@ fn chunks_in<H, B>(
     id: u64,
     lo: i64,
     hi: i64,
+    f: impl FnMut(i64, &[u8]) -> Result<bool, TsdbError>,
+) -> Result<(), TsdbError>
+where
+    H: ReadableTable<(u64, i64), &'static [u8]>,
+    B: ReadableTable<(i64, u64, i64), &'static [u8]>,
+{
+    chunks_in_until(hot, blocks, i64::MAX, id, lo, hi, f)
+}
+
+/// The newest block start in the block table (`None`: it is empty); a
+/// select reads it once, so that no series probes blocks past it.
+fn last_block_in<B>(blocks: &B) -> Result<Option<i64>, TsdbError>
+where
+    B: ReadableTable<(i64, u64, i64), &'static [u8]>,
+{
+    Ok(blocks.last()?.map(|(k, _)| k.value().0))
+}
+
+/// [`chunks_in`] knowing the block table holds no block after
+/// `last_stored_block`.
+fn chunks_in_until<H, B>(
+    hot: &H,
+    blocks: &B,
+    last_stored_block: i64,
+    id: u64,
+    lo: i64,
+    hi: i64,
     mut f: impl FnMut(i64, &[u8]) -> Result<bool, TsdbError>,
 ) -> Result<(), TsdbError>
 where
@@ -672,9 +699,9 @@ where
     }
     // The block table first: a series' chunks there precede those in the
     // hot table. Blocks without any chunk are skipped, not probed.
-    let last_block = block_of(hi);
+    let last_block = block_of(hi).min(last_stored_block);
     let mut block = block_of(lo);
-    loop {
+    while block <= last_block {
         let block_last = block.saturating_add(BLOCK_MS - 1);
         let mut any = false;
         for row in blocks.range((block, id, lo.max(block))..=(block, id, hi.min(block_last)))? {
@@ -1646,6 +1673,7 @@ impl Tsdb {
         };
         let hot = txn.open_table(CHUNKS)?;
         let blocks = txn.open_table(BLOCK_CHUNKS)?;
+        let last_block = last_block_in(&blocks)?.unwrap_or(i64::MIN);
         let mut scratch = Vec::new();
         let mut out = Vec::with_capacity(picks.len());
         for pick in picks {
@@ -1653,20 +1681,28 @@ impl Tsdb {
             if let Some(sealed) = pick.sealed_maxt {
                 let lo = earliest_start(mint).max(pick.min_t);
                 let maxt = maxt.min(sealed);
-                chunks_in(&hot, &blocks, pick.id, lo, maxt, |cmint, bytes| {
-                    let h = codec::header(cmint, bytes)?;
-                    if h.maxt < mint {
-                        return Ok(true);
-                    }
-                    if cmint >= mint && h.maxt <= maxt {
-                        codec::decode(cmint, bytes, &mut samples)?;
-                    } else {
-                        scratch.clear();
-                        codec::decode(cmint, bytes, &mut scratch)?;
-                        samples.extend(scratch.iter().filter(|s| s.t >= mint && s.t <= maxt));
-                    }
-                    Ok(true)
-                })?;
+                chunks_in_until(
+                    &hot,
+                    &blocks,
+                    last_block,
+                    pick.id,
+                    lo,
+                    maxt,
+                    |cmint, bytes| {
+                        let h = codec::header(cmint, bytes)?;
+                        if h.maxt < mint {
+                            return Ok(true);
+                        }
+                        if cmint >= mint && h.maxt <= maxt {
+                            codec::decode(cmint, bytes, &mut samples)?;
+                        } else {
+                            scratch.clear();
+                            codec::decode(cmint, bytes, &mut scratch)?;
+                            samples.extend(scratch.iter().filter(|s| s.t >= mint && s.t <= maxt));
+                        }
+                        Ok(true)
+                    },
+                )?;
             }
             samples.extend_from_slice(&pick.head);
             sort_samples(&mut samples);
@@ -1706,6 +1742,15 @@ impl Tsdb {
         }
         out.sort();
         Ok(out)
+    }
+
+    /// How many series match `matchers`, whatever their time range: a
+    /// cost estimate that reads no chunk.
+    pub fn count_series(&self, matchers: &[Matcher]) -> Result<usize, TsdbError> {
+        require_selective(matchers)?;
+        let head = self.read_head()?;
+        let txn = self.db.begin_read()?;
+        Ok(resolve(&txn, &head, matchers)?.len())
     }
 
     /// Label names of the series matching `matchers` (all series if empty)
@@ -2347,9 +2392,24 @@ fn resolve(
         by_postings.push(first);
     }
     let mut candidates: Option<Vec<u64>> = None;
+    // Postings read, smallest first; a list much longer than the candidates
+    // left is not read at all: checking those candidates' labels in memory
+    // is cheaper (`up{instance="a"}` must not read every `up` series).
+    let mut used: Vec<&Matcher> = Vec::new();
     if !by_postings.is_empty() {
         let postings = txn.open_multimap_table(POSTINGS)?;
-        for m in &by_postings {
+        let mut sized = Vec::with_capacity(by_postings.len());
+        for m in by_postings {
+            sized.push((postings_len(&postings, m)?, m));
+        }
+        sized.sort_by_key(|(len, _)| *len);
+        for (len, m) in sized {
+            if candidates
+                .as_ref()
+                .is_some_and(|c| (c.len() as u64).saturating_mul(8) < len)
+            {
+                break;
+            }
             let ids = postings_for(&postings, m)?;
             let narrowed = match candidates {
                 None => ids,
@@ -2359,11 +2419,12 @@ fn resolve(
                 return Ok(Vec::new());
             }
             candidates = Some(narrowed);
+            used.push(m);
         }
     }
     let rest: Vec<&Matcher> = matchers
         .iter()
-        .filter(|m| !by_postings.iter().any(|p| std::ptr::eq(*p, *m)))
+        .filter(|m| !used.iter().any(|p| std::ptr::eq(*p, *m)))
         .collect();
     let mut slots = Vec::new();
     let mut check = |slot: u32| {
@@ -2387,6 +2448,27 @@ fn resolve(
         None => all_slots(head).into_iter().for_each(check),
     }
     Ok(slots)
+}
+
+/// How many ids `m`'s postings hold, without reading them (a regex that
+/// is not a list of literals would need a scan: counted as unbounded).
+fn postings_len(
+    postings: &ReadOnlyMultimapTable<(&'static str, &'static str), u64>,
+    m: &Matcher,
+) -> Result<u64, TsdbError> {
+    if m.op == MatchOp::Equal {
+        return Ok(postings.get((m.name.as_str(), m.value.as_str()))?.len());
+    }
+    match m.literal_alternatives() {
+        Some(values) => {
+            let mut len = 0;
+            for value in values {
+                len += postings.get((m.name.as_str(), value))?.len();
+            }
+            Ok(len)
+        }
+        None => Ok(u64::MAX),
+    }
 }
 
 fn postings_for(

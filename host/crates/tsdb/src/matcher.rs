@@ -32,6 +32,28 @@ pub struct Matcher {
     regex: Option<Regex>,
 }
 
+/// Distinct patterns kept compiled; past this the cache starts over.
+const REGEX_CACHE_SIZE: usize = 1024;
+
+/// `^(?s:pattern)$`, compiled once per pattern: rule groups select with the
+/// same few regexes every interval, and compiling one costs more than the
+/// select.
+fn anchored_regex(pattern: &str) -> Result<Regex, regex::Error> {
+    static CACHE: std::sync::Mutex<Option<std::collections::HashMap<String, Regex>>> =
+        std::sync::Mutex::new(None);
+    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    let cache = cache.get_or_insert_with(Default::default);
+    if let Some(regex) = cache.get(pattern) {
+        return Ok(regex.clone());
+    }
+    let regex = Regex::new(&format!("^(?s:{pattern})$"))?;
+    if cache.len() >= REGEX_CACHE_SIZE {
+        cache.clear();
+    }
+    cache.insert(pattern.to_string(), regex.clone());
+    Ok(regex)
+}
+
 impl Matcher {
     pub fn new(
         name: impl Into<String>,
@@ -41,11 +63,9 @@ impl Matcher {
         let (name, value) = (name.into(), value.into());
         let regex = match op {
             MatchOp::Regex | MatchOp::NotRegex => {
-                Some(Regex::new(&format!("^(?s:{value})$")).map_err(|e| {
-                    TsdbError::InvalidRegex {
-                        matcher: format!("{name}{}{value:?}", op_str(op)),
-                        error: e.to_string(),
-                    }
+                Some(anchored_regex(&value).map_err(|e| TsdbError::InvalidRegex {
+                    matcher: format!("{name}{}{value:?}", op_str(op)),
+                    error: e.to_string(),
                 })?)
             }
             MatchOp::Equal | MatchOp::NotEqual => None,
