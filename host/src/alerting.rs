@@ -14,6 +14,7 @@
 //! dead letters. A notification still queued when lookout is killed is
 //! delivered after the restart, with the same dedup key.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -45,6 +46,9 @@ pub struct Alerting {
     started: DateTime<Utc>,
     flush: Notify,
     deliver: Notify,
+    /// What lookout's own receivers (`[[alerting.receivers]]`) grant their
+    /// plugins, by receiver name.
+    receiver_grants: HashMap<String, Grants>,
 }
 
 fn to_utc(ms: i64) -> DateTime<Utc> {
@@ -53,7 +57,12 @@ fn to_utc(ms: i64) -> DateTime<Utc> {
 
 impl Alerting {
     /// A dispatcher for `config`, restored from its last committed state.
-    pub fn open(config: AmConfig, storage: Arc<Storage>, external_url: String) -> Arc<Alerting> {
+    pub fn open(
+        config: AmConfig,
+        storage: Arc<Storage>,
+        external_url: String,
+        receiver_grants: HashMap<String, Grants>,
+    ) -> Arc<Alerting> {
         let now = Utc::now();
         let mut dispatcher = Dispatcher::new(config.clone());
         match storage.alerting_state(DISPATCHER_STATE) {
@@ -74,6 +83,7 @@ impl Alerting {
             started: now,
             flush: Notify::new(),
             deliver: Notify::new(),
+            receiver_grants,
         })
     }
 
@@ -371,18 +381,21 @@ impl Alerting {
         registry: &Registry,
         item: &OutboxItem,
     ) -> Result<String, (bool, &'static str, String)> {
-        let plugin_name = item.integration_kind.clone();
-        let config = self.with(|d| {
+        use lookout_alerting::config::receivers::{IntegrationKind, IntegrationRef};
+        let found = self.with(|d| {
             let receiver = d.config().receiver(&item.receiver)?;
-            let kind = lookout_alerting::config::receivers::IntegrationKind::from_name(
-                &item.integration_kind,
-            )?;
-            receiver.integration_config_json(lookout_alerting::config::receivers::IntegrationRef {
-                kind,
-                index: item.integration,
-            })
+            let kind = IntegrationKind::from_name(&item.integration_kind)?;
+            let index = item.integration;
+            // Alertmanager's integrations go to the plugin of their name;
+            // lookout's own receivers name theirs.
+            let plugin = match kind {
+                IntegrationKind::Plugin => receiver.plugin_configs.get(index)?.plugin.clone(),
+                other => other.as_str().to_string(),
+            };
+            let config = receiver.integration_config_json(IntegrationRef { kind, index })?;
+            Some((plugin, config))
         });
-        let Some(config) = config else {
+        let Some((plugin_name, config)) = found else {
             return Err((
                 true,
                 "host",
@@ -403,7 +416,10 @@ impl Alerting {
         let plugin = registry
             .load(&plugin_name)
             .map_err(|e| (true, "host", e.to_string()))?;
-        let grants = record.grants.union(&destination_grants(&config));
+        let mut grants = record.grants.union(&destination_grants(&config));
+        if let Some(granted) = self.receiver_grants.get(&item.receiver) {
+            grants = grants.union(granted);
+        }
         let limits = Limits {
             timeout,
             ..Limits::default()
@@ -440,11 +456,56 @@ impl Alerting {
 /// receiver without integrations, so alerts, groups and silences still
 /// work through the v2 API (amtool) and nothing is sent.
 pub fn default_config() -> AmConfig {
-    lookout_alerting::parse_config(
-        "route:\n  receiver: default\nreceivers:\n  - name: default\n",
-        "<default alerting config>",
-    )
-    .expect("the default alerting config is valid")
+    load_config(None, &[]).expect("the default alerting config is valid")
+}
+
+/// The Alertmanager configuration `serve` routes by: the file, or without
+/// one a route to lookout's first own receiver (else to none), with the
+/// receivers of lookout's config (`[[alerting.receivers]]`) added for its
+/// routes to name.
+pub fn load_config(
+    path: Option<&std::path::Path>,
+    own: &[crate::config::PluginReceiver],
+) -> Result<AmConfig, anyhow::Error> {
+    use anyhow::Context;
+    let (text, file) = match path {
+        Some(path) => (
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+            path.display().to_string(),
+        ),
+        None => {
+            let text = match own.first() {
+                Some(r) => format!("route:\n  receiver: {:?}\n", r.name),
+                None => "route:\n  receiver: default\nreceivers:\n  - name: default\n".into(),
+            };
+            (text, "<default alerting config>".into())
+        }
+    };
+    let extra = own
+        .iter()
+        .map(|r| lookout_alerting::config::Receiver {
+            name: r.name.clone(),
+            plugin_configs: vec![lookout_alerting::PluginIntegration {
+                plugin: r.plugin.clone(),
+                config: r.config.clone(),
+                send_resolved: r.send_resolved,
+            }],
+            ..Default::default()
+        })
+        .collect();
+    Ok(lookout_alerting::parse_config_with_receivers(
+        &text,
+        &file,
+        &|name| std::env::var(name).ok(),
+        extra,
+    )?)
+}
+
+/// [`Alerting::open`]'s grants for lookout's own receivers.
+pub fn receiver_grants(own: &[crate::config::PluginReceiver]) -> HashMap<String, Grants> {
+    own.iter()
+        .map(|r| (r.name.clone(), r.grants.clone()))
+        .collect()
 }
 
 /// What a notifier plugin is given for an Alertmanager integration, and

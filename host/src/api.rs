@@ -872,6 +872,7 @@ mod tests {
                     crate::alerting::default_config(),
                     storage_for_alerting,
                     "http://localhost".into(),
+                    Default::default(),
                 ),
                 token: Arc::from("s3cret"),
             },

@@ -193,3 +193,66 @@ fn seed_alertmanager_configs_are_checked_like_amtool() -> Result {
     );
     Ok(())
 }
+
+#[test]
+fn any_installed_notifier_plugin_is_a_receiver_of_lookouts_own_config() -> Result {
+    use crate::support::http_request;
+    let receiver = Receiver::start(200, "text/plain", "");
+    let lookout = Lookout::new();
+    lookout.install("lookout_plugin_webhook")?;
+    lookout.install("lookout_plugin_noop")?;
+    let own = format!(
+        "[[alerting.receivers]]\nname = \"team\"\nplugin = \"webhook\"\nconfig = {{ url = \"{}\" }}\n",
+        receiver.url("/team")
+    );
+    // A probe is not a notifier: refused, naming the line.
+    let dir = lookout.data.path();
+    std::fs::write(
+        dir.join("wrong.toml"),
+        "[[alerting.receivers]]\nname = \"x\"\nplugin = \"noop\"\n",
+    )?;
+    let out = lookout.run(&["check", dir.join("wrong.toml").to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("wrong.toml:3") && err.contains("notifier"),
+        "{err}"
+    );
+
+    // Without an Alertmanager file, alerts go to lookout's first receiver.
+    let served = lookout.serve(&own)?;
+    let auth = format!("Bearer {}", lookout.token()?);
+    let post = |served: &crate::support::Served, name: &str| -> Result {
+        let (status, body) = http_request(
+            served.addr,
+            "POST",
+            "/api/v2/alerts",
+            &[("Authorization", &auth), ("Content-Type", "application/json")],
+            &format!(r#"[{{"labels":{{"alertname":"{name}"}}}}]"#),
+        )?;
+        anyhow::ensure!(status == 200, "{status} {body}");
+        Ok(())
+    };
+    post(&served, "ToTeam")?;
+    // The default route waits Alertmanager's 30 s group_wait.
+    let body = wait_for(Duration::from_secs(45), "the team receiver", || {
+        Ok(receiver.bodies().into_iter().next())
+    })?;
+    assert_eq!(body["receiver"], "team");
+    assert_eq!(body["alerts"][0]["labels"]["alertname"], "ToTeam");
+    drop(served);
+
+    // An Alertmanager file's routes may name it.
+    std::fs::write(
+        dir.join("alertmanager.yml"),
+        "route:\n  receiver: nobody\n  group_wait: 100ms\n  routes:\n    - {receiver: team, matchers: [alertname=Routed]}\nreceivers:\n  - name: nobody\n",
+    )?;
+    let served = lookout.serve(&format!("{own}\n[alerting]\nconfig = \"alertmanager.yml\"\n"))?;
+    post(&served, "Routed")?;
+    wait_for(Duration::from_secs(20), "the routed alert", || {
+        Ok(receiver
+            .bodies()
+            .into_iter()
+            .find(|b| b["alerts"][0]["labels"]["alertname"] == "Routed"))
+    })?;
+    Ok(())
+}

@@ -48,15 +48,18 @@ pub fn run(args: CheckArgs, data: &Path) -> anyhow::Result<()> {
         return Ok(());
     }
     let config = config::load(&args.config)?;
-    if let Some(path) = args
+    let am_path = args
         .alertmanager_config
         .as_ref()
-        .or(config.alertmanager_config.as_ref())
-    {
-        let am = check_alertmanager(path)?;
+        .or(config.alertmanager_config.as_ref());
+    if am_path.is_some() || !config.plugin_receivers.is_empty() {
+        let am =
+            crate::alerting::load_config(am_path.map(PathBuf::as_path), &config.plugin_receivers)?;
         println!(
             "{}: ok (Alertmanager configuration, {} receivers)",
-            path.display(),
+            am_path.map_or("<default alerting config>".into(), |p| p
+                .display()
+                .to_string()),
             am.receivers.len()
         );
     }
@@ -86,6 +89,26 @@ pub fn run(args: CheckArgs, data: &Path) -> anyhow::Result<()> {
 
 /// Every job's plugin must be installed and be a probe or an exporter.
 pub fn check_plugins(config: &config::Config, storage: &Storage) -> anyhow::Result<()> {
+    for r in &config.plugin_receivers {
+        match storage.plugin(&r.plugin)? {
+            None => bail!(
+                "{}:{}: receiver `{}` uses plugin `{}`, which is not installed (lookout plugin install <file>)",
+                config.source,
+                r.plugin_line,
+                r.name,
+                r.plugin
+            ),
+            Some(p) if p.world != crate::model::World::Notifier => bail!(
+                "{}:{}: receiver `{}` uses plugin `{}`, a {} plugin; receivers need a notifier",
+                config.source,
+                r.plugin_line,
+                r.name,
+                r.plugin,
+                p.world
+            ),
+            Some(_) => {}
+        }
+    }
     for job in &config.jobs {
         match storage.plugin(&job.plugin)? {
             None => bail!(

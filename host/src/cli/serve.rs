@@ -153,19 +153,17 @@ pub async fn run(args: ServeArgs, data: &Path) -> anyhow::Result<()> {
         .alertmanager_config
         .clone()
         .or(config.alertmanager_config.clone());
-    let am_config = match &am_path {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            lookout_alerting::parse_config(&text, &path.display().to_string())?
-        }
-        None => crate::alerting::default_config(),
-    };
+    let am_config = crate::alerting::load_config(am_path.as_deref(), &config.plugin_receivers)?;
     let external_url = config
         .external_url
         .clone()
         .unwrap_or_else(|| format!("http://{bound}"));
-    let alerting = crate::alerting::Alerting::open(am_config, storage.clone(), external_url);
+    let alerting = crate::alerting::Alerting::open(
+        am_config,
+        storage.clone(),
+        external_url,
+        crate::alerting::receiver_grants(&config.plugin_receivers),
+    );
     let rule_tasks = crate::rules::spawn(
         &rules,
         query.clone(),

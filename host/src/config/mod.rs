@@ -16,6 +16,15 @@
 //! retention = "15d"          # results and series older than this are deleted
 //! retention_size = "10GB"    # and the oldest series chunks beyond this size
 //!
+//! [alerting]
+//! config = "alertmanager.yml"   # Alertmanager's routing, unchanged
+//!
+//! [[alerting.receivers]]        # any installed notifier plugin as a receiver
+//! name = "team-chat"
+//! plugin = "my-notifier"
+//! config = { room = "ops" }
+//! grants = { http = ["chat.example.com"] }
+//!
 //! [[jobs]]
 //! name = "website"
 //! plugin = "http"
@@ -92,6 +101,8 @@ pub struct Config {
     pub alertmanager_config: Option<PathBuf>,
     /// Where people reach lookout, for links in notifications.
     pub external_url: Option<String>,
+    /// `[[alerting.receivers]]`: receivers delivered by notifier plugins.
+    pub plugin_receivers: Vec<PluginReceiver>,
     /// After a restart, an alert whose `for` is at least this long gets its
     /// pending time back (Prometheus' `--rules.alert.for-grace-period`, 10m).
     pub for_grace_period: Duration,
@@ -193,6 +204,39 @@ struct RawAlerting {
     config: Option<String>,
     /// Where people reach lookout (links in notifications).
     external_url: Option<String>,
+    /// Receivers delivered by any installed notifier plugin.
+    #[serde(default)]
+    receivers: Vec<RawPluginReceiver>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPluginReceiver {
+    name: Spanned<String>,
+    plugin: Spanned<String>,
+    #[serde(default)]
+    config: Option<toml::Table>,
+    #[serde(default = "send_resolved_default")]
+    send_resolved: bool,
+    #[serde(default)]
+    grants: Grants,
+}
+
+/// As Alertmanager's webhook: resolved notifications are sent.
+fn send_resolved_default() -> bool {
+    true
+}
+
+/// A receiver of lookout's own config: an installed notifier plugin with
+/// its configuration and grants. Alertmanager routes may name it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginReceiver {
+    pub name: String,
+    pub plugin: String,
+    pub plugin_line: usize,
+    pub config: serde_json::Value,
+    pub send_resolved: bool,
+    pub grants: Grants,
 }
 
 #[derive(Deserialize, Default)]
@@ -466,6 +510,26 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
             limits,
         });
     }
+    let mut plugin_receivers: Vec<PluginReceiver> = Vec::new();
+    for r in raw.alerting.receivers {
+        let name = r.name.get_ref().clone();
+        if name.is_empty() || plugin_receivers.iter().any(|p| p.name == name) {
+            return Err(at(
+                r.name.span(),
+                format!("receiver name `{name}` is empty or used twice"),
+            ));
+        }
+        let config = serde_json::to_value(r.config.unwrap_or_default())
+            .map_err(|e| at(r.name.span(), format!("receiver `{name}`: config: {e}")))?;
+        plugin_receivers.push(PluginReceiver {
+            name,
+            plugin: r.plugin.get_ref().clone(),
+            plugin_line: line_col(text, r.plugin.span().start).0,
+            config,
+            send_resolved: r.send_resolved,
+            grants: r.grants,
+        });
+    }
     Ok(Config {
         source: file.to_string(),
         listen,
@@ -480,6 +544,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         rule_patterns: raw.rules.files,
         alertmanager_config: raw.alerting.config.map(PathBuf::from),
         external_url: raw.alerting.external_url,
+        plugin_receivers,
         for_grace_period,
         for_outage_tolerance,
         rule_files: Vec::new(),

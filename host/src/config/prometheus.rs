@@ -339,6 +339,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         rule_patterns: raw.rule_files,
         alertmanager_config: None,
         external_url: None,
+        plugin_receivers: Vec::new(),
         for_grace_period: super::DEFAULT_FOR_GRACE_PERIOD,
         for_outage_tolerance: super::DEFAULT_FOR_OUTAGE_TOLERANCE,
         rule_files: Vec::new(),

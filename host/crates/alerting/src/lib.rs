@@ -77,7 +77,10 @@ pub mod timeinterval;
 pub mod timeutil;
 
 pub use alert::{Alert, AlertStatus};
-pub use config::{AmConfig, ConfigError, parse_config, parse_config_with_env};
+pub use config::{
+    AmConfig, ConfigError, PluginIntegration, parse_config, parse_config_with_env,
+    parse_config_with_receivers,
+};
 pub use dispatch::{
     Delivery, DispatchError, Dispatcher, DispatcherSnapshot, Notification, NotifyReason,
 };

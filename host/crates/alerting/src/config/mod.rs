@@ -39,7 +39,8 @@ use expand::{EnvLookup, Expand};
 use locate::{Path, locate};
 pub use receivers::{
     Authorization, BasicAuth, EmailConfig, HttpClientConfig, IntegrationKind, IntegrationRef,
-    OAuth2, PagerdutyConfig, Receiver, Secret, SlackConfig, TlsConfig, WebhookConfig,
+    OAuth2, PagerdutyConfig, PluginIntegration, Receiver, Secret, SlackConfig, TlsConfig,
+    WebhookConfig,
 };
 use receivers::{RawReceiver, check_host_port, check_http_url};
 
@@ -481,6 +482,17 @@ pub fn parse_config_with_env(
     file: &str,
     env: EnvLookup<'_>,
 ) -> Result<AmConfig, ConfigError> {
+    parse_config_with_receivers(text, file, env, Vec::new())
+}
+
+/// [`parse_config_with_env`] with receivers defined elsewhere (lookout's
+/// own config) that its routes may name; a name given in both is an error.
+pub fn parse_config_with_receivers(
+    text: &str,
+    file: &str,
+    env: EnvLookup<'_>,
+    extra: Vec<Receiver>,
+) -> Result<AmConfig, ConfigError> {
     let fail = |line: usize, message: String| ConfigError {
         file: file.to_string(),
         line,
@@ -493,7 +505,7 @@ pub fn parse_config_with_env(
             fail(line, strip_location(&e.to_string()))
         })?;
     let raw = raw.unwrap_or_default();
-    validate(raw, text, file)
+    validate(raw, text, file, extra)
         .map_err(|(path, message)| fail(locate(text, &path).unwrap_or(0), message))
 }
 
@@ -505,12 +517,17 @@ fn strip_location(message: &str) -> String {
     }
 }
 
-fn validate(raw: RawConfig, text: &str, file: &str) -> Result<AmConfig, (Path, String)> {
+fn validate(
+    raw: RawConfig,
+    text: &str,
+    file: &str,
+    extra: Vec<Receiver>,
+) -> Result<AmConfig, (Path, String)> {
     let root = Path::root();
     let global = raw.global.unwrap_or_default();
 
     // 1. Receiver names.
-    let mut names = BTreeSet::new();
+    let mut names: BTreeSet<String> = extra.iter().map(|r| r.name.clone()).collect();
     for (i, r) in raw.receivers.iter().enumerate() {
         let at = root.key("receivers").index(i);
         if r.name.is_empty() {
@@ -692,6 +709,7 @@ fn validate(raw: RawConfig, text: &str, file: &str) -> Result<AmConfig, (Path, S
     for (i, r) in raw.receivers.into_iter().enumerate() {
         receivers.push(r.build(&global, &root.key("receivers").index(i))?);
     }
+    receivers.extend(extra);
 
     Ok(AmConfig {
         file: file.to_string(),

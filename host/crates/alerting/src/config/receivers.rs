@@ -668,6 +668,8 @@ pub enum IntegrationKind {
     Email,
     Pagerduty,
     Slack,
+    /// Any installed notifier plugin, configured in lookout's own config.
+    Plugin,
 }
 
 impl IntegrationKind {
@@ -678,6 +680,7 @@ impl IntegrationKind {
             IntegrationKind::Email => "email",
             IntegrationKind::Pagerduty => "pagerduty",
             IntegrationKind::Slack => "slack",
+            IntegrationKind::Plugin => "plugin",
         }
     }
 
@@ -688,6 +691,7 @@ impl IntegrationKind {
             IntegrationKind::Email,
             IntegrationKind::Pagerduty,
             IntegrationKind::Slack,
+            IntegrationKind::Plugin,
         ]
         .into_iter()
         .find(|k| k.as_str() == name)
@@ -728,6 +732,18 @@ pub struct Receiver {
     pub pagerduty_configs: Vec<PagerdutyConfig>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub slack_configs: Vec<SlackConfig>,
+    /// Notifier plugins of lookout's own config (not from Alertmanager's).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub plugin_configs: Vec<PluginIntegration>,
+}
+
+/// A receiver integration delivered by a notifier plugin named in lookout's
+/// own configuration, with the plugin's configuration as given there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PluginIntegration {
+    pub plugin: String,
+    pub config: serde_json::Value,
+    pub send_resolved: bool,
 }
 
 impl Receiver {
@@ -762,6 +778,13 @@ impl Receiver {
             IntegrationKind::Slack,
             self.slack_configs.iter().map(|c| c.send_resolved).collect(),
         );
+        push(
+            IntegrationKind::Plugin,
+            self.plugin_configs
+                .iter()
+                .map(|c| c.send_resolved)
+                .collect(),
+        );
         out
     }
 
@@ -777,6 +800,7 @@ impl Receiver {
             IntegrationKind::Email => self.email_configs.get(i).map(serde_json::to_value),
             IntegrationKind::Pagerduty => self.pagerduty_configs.get(i).map(serde_json::to_value),
             IntegrationKind::Slack => self.slack_configs.get(i).map(serde_json::to_value),
+            IntegrationKind::Plugin => self.plugin_configs.get(i).map(|p| Ok(p.config.clone())),
         })
         .and_then(Result::ok)
     }
@@ -868,6 +892,7 @@ impl RawReceiver {
             email_configs: self.email_configs,
             pagerduty_configs: self.pagerduty_configs,
             slack_configs: self.slack_configs,
+            plugin_configs: Vec::new(),
         };
         for (i, wh) in r.webhook_configs.iter_mut().enumerate() {
             let at = path.key("webhook_configs").index(i);
