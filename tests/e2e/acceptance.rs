@@ -148,6 +148,14 @@ impl Scenario {
     }
 }
 
+/// The notifications of the group whose `groupLabels` include `labels`.
+fn of_group(got: &[(f64, Value)], labels: &[(&str, &str)]) -> Vec<(f64, Value)> {
+    got.iter()
+        .filter(|(_, b)| labels.iter().all(|(k, v)| b["groupLabels"][*k] == *v))
+        .cloned()
+        .collect()
+}
+
 /// What one notification must be: its window and content.
 struct Expect<'a> {
     from: f64,
@@ -247,11 +255,7 @@ fn group_wait_group_interval_and_repeat_interval() -> Result {
     // a group_interval later, sends both.
     s.push(&[(&[("alertname", "Test"), ("id", "2")], None)])?;
     s.at(8.2);
-    let test_group: Vec<(f64, Value)> = s
-        .received()
-        .into_iter()
-        .filter(|(_, b)| b["groupLabels"]["alertname"] == "Test")
-        .collect();
+    let test_group = of_group(&s.received(), &[("alertname", "Test")]);
     check(
         &test_group,
         &[
@@ -262,11 +266,7 @@ fn group_wait_group_interval_and_repeat_interval() -> Result {
             window(7.0, 7.1, "firing", "id", &["1", "2"]),
         ],
     )?;
-    let other: Vec<(f64, Value)> = s
-        .received()
-        .into_iter()
-        .filter(|(_, b)| b["groupLabels"]["alertname"] == "Other")
-        .collect();
+    let other = of_group(&s.received(), &[("alertname", "Other")]);
     // Unchanged at 3.5 s; repeated at 5.5 s; not again at 7.5 s (2 s on).
     check(
         &other,
@@ -350,14 +350,8 @@ fn inhibited_alerts_wait_for_their_source_to_resolve() -> Result {
     ])?;
     s.at(5.8);
     let got: Vec<(f64, Value)> = s.received();
-    let of = |name: &str, cluster: &str| -> Vec<(f64, Value)> {
-        got.iter()
-            .filter(|(_, b)| {
-                b["groupLabels"]["alertname"] == name && b["groupLabels"]["cluster"] == cluster
-            })
-            .cloned()
-            .collect()
-    };
+    let of =
+        |name: &str, cluster: &str| of_group(&got, &[("alertname", name), ("cluster", cluster)]);
     check(
         &of("DiskFull", "a"),
         &[
@@ -407,12 +401,7 @@ fn silenced_alerts_are_sent_once_the_silence_expires() -> Result {
     s.send("DELETE", &format!("/api/v2/silence/{id}"), &json!(null))?;
     s.at(4.8);
     let got = s.received();
-    let of = |name: &str| -> Vec<(f64, Value)> {
-        got.iter()
-            .filter(|(_, b)| b["groupLabels"]["alertname"] == name)
-            .cloned()
-            .collect()
-    };
+    let of = |name: &str| of_group(&got, &[("alertname", name)]);
     check(
         &of("Loud"),
         &[window(1.0, 1.1, "firing", "alertname", &["Loud"])],
@@ -460,16 +449,10 @@ fn a_notification_is_retried_until_the_receiver_is_back() -> Result {
         assert_eq!(body["groupKey"], after[0].1["groupKey"]);
         assert_eq!(body["alerts"][0]["labels"]["alertname"], "Retried");
     }
-    let history = s.served.data("/api/v1/alerts/history")?;
-    let kinds: Vec<&str> = history
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|e| e["kind"].as_str())
-        .collect();
+    let kinds = s.served.history_kinds()?;
     assert!(
-        kinds.contains(&"delivery_failed") && kinds.contains(&"notified"),
-        "{history}"
+        kinds.iter().any(|k| k == "delivery_failed") && kinds.iter().any(|k| k == "notified"),
+        "{kinds:?}"
     );
     Ok(())
 }
@@ -507,12 +490,7 @@ fn cold_start_keeps_what_was_sent_and_flushes_old_alerts_at_once() -> Result {
     let old_pushed = s.now();
     s.at(pushed + 2.2);
     let got = s.received();
-    let of = |name: &str| -> Vec<(f64, Value)> {
-        got.iter()
-            .filter(|(_, b)| b["groupLabels"]["alertname"] == name)
-            .cloned()
-            .collect()
-    };
+    let of = |name: &str| of_group(&got, &[("alertname", name)]);
     check(
         &of("Before"),
         &[

@@ -154,6 +154,18 @@ impl Served {
             .unwrap_or_default())
     }
 
+    /// The kinds of the alert history's events (`firing`, `queued`,
+    /// `notified`, `delivery_failed` …), oldest first.
+    pub fn history_kinds(&self) -> Result<Vec<String>> {
+        Ok(self
+            .data("/api/v1/alerts/history")?
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["kind"].as_str().map(str::to_string))
+            .collect())
+    }
+
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
