@@ -8,7 +8,6 @@
 //! The tests run one at a time: their windows are tight enough that two
 //! lookout processes and their deliveries sharing two cores could blur them.
 
-use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -16,7 +15,7 @@ use anyhow::ensure;
 use serde_json::{Value, json};
 
 use crate::notifiers::Receiver;
-use crate::support::{Lookout, Result, Served, http_request};
+use crate::support::{Lookout, Result, Served};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -72,10 +71,6 @@ impl Scenario {
         Ok(())
     }
 
-    fn addr(&self) -> SocketAddr {
-        self.served.addr
-    }
-
     /// Seconds since the scenario started.
     fn now(&self) -> f64 {
         self.t0.elapsed().as_secs_f64()
@@ -90,17 +85,9 @@ impl Scenario {
     }
 
     fn send(&self, method: &str, path: &str, body: &Value) -> Result<String> {
-        let auth = format!("Bearer {}", self.token);
-        let (status, text) = http_request(
-            self.addr(),
-            method,
-            path,
-            &[
-                ("Authorization", auth.as_str()),
-                ("Content-Type", "application/json"),
-            ],
-            &body.to_string(),
-        )?;
+        let (status, text) = self
+            .served
+            .send_json(&self.token, method, path, &body.to_string())?;
         ensure!(status == 200, "{method} {path}: {status} {text}");
         Ok(text)
     }

@@ -190,7 +190,6 @@ fn seed_alertmanager_configs_are_checked_like_amtool() -> Result {
 
 #[test]
 fn any_installed_notifier_plugin_is_a_receiver_of_lookouts_own_config() -> Result {
-    use crate::support::http_request;
     let receiver = Receiver::start(200, "text/plain", "");
     let lookout = Lookout::new();
     lookout.install("lookout_plugin_webhook")?;
@@ -214,16 +213,12 @@ fn any_installed_notifier_plugin_is_a_receiver_of_lookouts_own_config() -> Resul
 
     // Without an Alertmanager file, alerts go to lookout's first receiver.
     let served = lookout.serve(&own)?;
-    let auth = format!("Bearer {}", lookout.token()?);
+    let token = lookout.token()?;
     let post = |served: &crate::support::Served, name: &str| -> Result {
-        let (status, body) = http_request(
-            served.addr,
+        let (status, body) = served.send_json(
+            &token,
             "POST",
             "/api/v2/alerts",
-            &[
-                ("Authorization", &auth),
-                ("Content-Type", "application/json"),
-            ],
             &format!(r#"[{{"labels":{{"alertname":"{name}"}}}}]"#),
         )?;
         anyhow::ensure!(status == 200, "{status} {body}");

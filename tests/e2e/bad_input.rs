@@ -133,7 +133,7 @@ fn bad_plugins_and_configs_are_refused_and_change_nothing() -> Result {
 #[test]
 fn bad_alerting_input_is_named_and_changes_nothing() -> Result {
     use crate::notifiers::Receiver;
-    use crate::support::{http_request, wait_for};
+    use crate::support::wait_for;
     use std::time::Duration;
 
     let lookout = Lookout::new();
@@ -188,19 +188,8 @@ fn bad_alerting_input_is_named_and_changes_nothing() -> Result {
         ),
     )?;
     let served = lookout.serve("[alerting]\nconfig = \"alertmanager.yml\"\n")?;
-    let auth = format!("Bearer {}", lookout.token()?);
-    let post = |path: &str, body: &str| -> Result<(u16, String)> {
-        http_request(
-            served.addr,
-            "POST",
-            path,
-            &[
-                ("Authorization", auth.as_str()),
-                ("Content-Type", "application/json"),
-            ],
-            body,
-        )
-    };
+    let token = lookout.token()?;
+    let post = |path: &str, body: &str| served.send_json(&token, "POST", path, body);
     let (status, body) = post(
         "/api/v2/silences",
         r#"{"matchers":[{"name":"job","value":"(oops","isRegex":true}],"startsAt":"2030-01-01T00:00:00Z","endsAt":"2030-01-02T00:00:00Z","createdBy":"t","comment":"c"}"#,

@@ -1179,7 +1179,7 @@ fn email_speaks_implicit_tls() -> Result {
 
 #[test]
 fn every_receiver_kind_delivers_from_an_alertmanager_config() -> Result {
-    use crate::support::{Lookout, http_request, wait_for};
+    use crate::support::{Lookout, wait_for};
 
     let lookout = Lookout::new();
     for stem in [
@@ -1239,21 +1239,16 @@ receivers:
         ),
     )?;
     let served = lookout.serve("[alerting]\nconfig = \"alertmanager.yml\"\n")?;
-    let auth = format!("Bearer {}", lookout.token()?);
     let alerts = json!([
         {"labels": {"alertname": "ToHook", "to": "hook"}},
         {"labels": {"alertname": "ToChat", "to": "chat"}},
         {"labels": {"alertname": "ToPager", "to": "pager"}},
         {"labels": {"alertname": "ToMail", "to": "mail"}},
     ]);
-    let (status, body) = http_request(
-        served.addr,
+    let (status, body) = served.send_json(
+        &lookout.token()?,
         "POST",
         "/api/v2/alerts",
-        &[
-            ("Authorization", &auth),
-            ("Content-Type", "application/json"),
-        ],
         &alerts.to_string(),
     )?;
     ensure!(status == 200, "{status} {body}");

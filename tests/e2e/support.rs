@@ -154,6 +154,27 @@ impl Served {
             .unwrap_or_default())
     }
 
+    /// A JSON request that changes state, with the API token.
+    pub fn send_json(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: &str,
+    ) -> Result<(u16, String)> {
+        let auth = format!("Bearer {token}");
+        http_request(
+            self.addr,
+            method,
+            path,
+            &[
+                ("Authorization", auth.as_str()),
+                ("Content-Type", "application/json"),
+            ],
+            body,
+        )
+    }
+
     /// The kinds of the alert history's events (`firing`, `queued`,
     /// `notified`, `delivery_failed` …), oldest first.
     pub fn history_kinds(&self) -> Result<Vec<String>> {
