@@ -30,9 +30,20 @@
 //! - string literals (`"…"` with Go escapes, or `` `…` ``), integers, and
 //!   parenthesised pipelines.
 //!
+//! Inside `{{ range .Alerts }}` (or `.Alerts.Firing`, `.Alerts.Resolved`)
+//! `.` is one alert: `.Status`, `.Labels`, `.Annotations` (and their
+//! labels: `.Labels.instance`), `.StartsAt`, `.EndsAt`, `.GeneratorURL`,
+//! `.Fingerprint`. Ranging over a label set (`.CommonLabels.SortedPairs`)
+//! gives `.Name` and `.Value`; over `.Names` or `.Values`, strings.
+//!
+//! Control structures: `{{ if P }}…{{ else if Q }}…{{ else }}…{{ end }}`,
+//! `{{ range P }}…{{ else }}…{{ end }}` and `{{ with P }}…{{ end }}`, with
+//! Go's truth (false, 0, "" and empty lists are false).
+//!
 //! Functions: `len`, `index SET "name"`, `join SEP LIST`, `toUpper`,
 //! `toLower`, `title`, `trimSpace`, `urlquery`, `toJson` (alerts as in
-//! Alertmanager's webhook payload, label sets as objects).
+//! Alertmanager's webhook payload, label sets as objects), `eq`, `ne`,
+//! `not`, `and`, `or`.
 //!
 //! `{{ template "NAME" . }}` inserts a default template of Alertmanager's
 //! `default.tmpl` and `email.tmpl`: `__subject`, `__alertmanager`,
@@ -43,9 +54,9 @@
 //! (lookout's own plain-text body; Alertmanager has none).
 //!
 //! Not supported, and reported as a [`TemplateError`] when the template is
-//! rendered: control structures (`if`, `range`, `with`, `define` …),
-//! variables, comparison functions and the rest of Alertmanager's function
-//! set (`reReplaceAll`, `humanize` …).
+//! rendered: `define`, `block`, `break`, `continue`, variables (`$x`),
+//! ordering comparisons and the rest of Alertmanager's function set
+//! (`reReplaceAll`, `humanize` …).
 //!
 //! Where Alertmanager's templates print "Alertmanager" (`__alertmanager`),
 //! lookout's print [`SENDER`].
@@ -343,6 +354,12 @@ enum Value<'a> {
     Labels(&'a Labels),
     Strings(Vec<String>),
     Alerts(Vec<&'a Alert>),
+    /// One alert: `.` inside `{{ range .Alerts }}`.
+    Alert(&'a Alert),
+    /// One label: `.` inside `{{ range .CommonLabels.SortedPairs }}`
+    /// (`.Name`, `.Value`).
+    Pair(&'a str, &'a str),
+    Bool(bool),
 }
 
 impl Value<'_> {
@@ -354,8 +371,178 @@ impl Value<'_> {
             Value::Labels(_) => "a label set",
             Value::Strings(_) => "a list of strings",
             Value::Alerts(_) => "a list of alerts",
+            Value::Alert(_) => "an alert",
+            Value::Pair(..) => "a label",
+            Value::Bool(_) => "a boolean",
         }
     }
+
+    /// Go's truth: false, 0, "" and empty lists are false.
+    fn truthy(&self) -> bool {
+        match self {
+            Value::Root | Value::Alert(_) | Value::Pair(..) => true,
+            Value::Str(s) => !s.is_empty(),
+            Value::Int(i) => *i != 0,
+            Value::Labels(l) => !l.is_empty(),
+            Value::Strings(l) => !l.is_empty(),
+            Value::Alerts(l) => !l.is_empty(),
+            Value::Bool(b) => *b,
+        }
+    }
+}
+
+/// A template parsed: text, actions, and control structures with their
+/// bodies.
+enum Node {
+    Text(String),
+    Action(Vec<Token>),
+    Range {
+        pipeline: Vec<Token>,
+        body: Vec<Node>,
+        otherwise: Vec<Node>,
+    },
+    If {
+        condition: Vec<Token>,
+        body: Vec<Node>,
+        otherwise: Vec<Node>,
+    },
+    With {
+        pipeline: Vec<Token>,
+        body: Vec<Node>,
+        otherwise: Vec<Node>,
+    },
+}
+
+/// What ended a list of nodes.
+enum BlockEnd {
+    Eof,
+    End,
+    /// `{{ else }}` (no tokens) or `{{ else if … }}`.
+    Else(Vec<Token>),
+}
+
+/// The template's text and actions in order, `{{-`/`-}}` trimming done and
+/// comments dropped.
+fn lex(template: &str) -> Result<Vec<Result<String, Vec<Token>>>, String> {
+    let mut items = Vec::new();
+    let mut rest = template;
+    let mut trim_next = false;
+    while let Some(start) = rest.find("{{") {
+        let mut text = &rest[..start];
+        if trim_next {
+            text = text.trim_start();
+        }
+        let after = &rest[start + 2..];
+        let end = after
+            .find("}}")
+            .ok_or("unclosed action: `{{` without `}}`")?;
+        let mut action = &after[..end];
+        if let Some(stripped) = trim_marker_start(action) {
+            text = text.trim_end();
+            action = stripped;
+        }
+        trim_next = false;
+        if let Some(stripped) = trim_marker_end(action) {
+            trim_next = true;
+            action = stripped;
+        }
+        items.push(Ok(text.to_owned()));
+        let action = action.trim();
+        if !(action.starts_with("/*") && action.ends_with("*/")) {
+            items.push(Err(tokenize(action)?));
+        }
+        rest = &after[end + 2..];
+    }
+    items.push(Ok(
+        if trim_next { rest.trim_start() } else { rest }.to_owned()
+    ));
+    Ok(items)
+}
+
+fn parse(template: &str) -> Result<Vec<Node>, String> {
+    let mut items = lex(template)?.into_iter();
+    match parse_block(&mut items)? {
+        (nodes, BlockEnd::Eof) => Ok(nodes),
+        (_, BlockEnd::End) => Err("`{{ end }}` without an `if`, `range` or `with`".into()),
+        (_, BlockEnd::Else(_)) => Err("`{{ else }}` without an `if`, `range` or `with`".into()),
+    }
+}
+
+type Items = std::vec::IntoIter<Result<String, Vec<Token>>>;
+
+fn parse_block(items: &mut Items) -> Result<(Vec<Node>, BlockEnd), String> {
+    let mut nodes = Vec::new();
+    while let Some(item) = items.next() {
+        let tokens = match item {
+            Ok(text) => {
+                nodes.push(Node::Text(text));
+                continue;
+            }
+            Err(tokens) => tokens,
+        };
+        let keyword = match tokens.first() {
+            Some(Token::Ident(word)) => word.as_str(),
+            _ => "",
+        };
+        match keyword {
+            "end" => return Ok((nodes, BlockEnd::End)),
+            "else" => return Ok((nodes, BlockEnd::Else(tokens[1..].to_vec()))),
+            "if" | "range" | "with" => {
+                nodes.push(control(keyword, tokens[1..].to_vec(), items)?);
+            }
+            "define" | "block" | "break" | "continue" => {
+                return Err(format!(
+                    "`{{{{ {keyword} }}}}` is not supported (see the SDK's template module for \
+                     what is)"
+                ));
+            }
+            _ => nodes.push(Node::Action(tokens)),
+        }
+    }
+    Ok((nodes, BlockEnd::Eof))
+}
+
+/// An `if`, `range` or `with` whose opening action held `argument`,
+/// through its `{{ end }}`.
+fn control(keyword: &str, argument: Vec<Token>, items: &mut Items) -> Result<Node, String> {
+    if argument.is_empty() {
+        return Err(format!("`{{{{ {keyword} }}}}` needs a pipeline"));
+    }
+    let (body, end) = parse_block(items)?;
+    let otherwise = match end {
+        BlockEnd::End => Vec::new(),
+        BlockEnd::Eof => return Err(format!("`{{{{ {keyword} … }}}}` has no `{{{{ end }}}}`")),
+        BlockEnd::Else(rest) if rest.is_empty() => match parse_block(items)? {
+            (otherwise, BlockEnd::End) => otherwise,
+            _ => {
+                return Err(format!(
+                    "`{{{{ {keyword} … }}}}` has no `{{{{ end }}}}` after `else`"
+                ));
+            }
+        },
+        // `{{ else if … }}` chains share the one `{{ end }}`.
+        BlockEnd::Else(rest) if rest.first() == Some(&Token::Ident("if".into())) => {
+            vec![control("if", rest[1..].to_vec(), items)?]
+        }
+        BlockEnd::Else(_) => return Err("`{{ else }}` takes nothing, or `if …`".into()),
+    };
+    Ok(match keyword {
+        "if" => Node::If {
+            condition: argument,
+            body,
+            otherwise,
+        },
+        "range" => Node::Range {
+            pipeline: argument,
+            body,
+            otherwise,
+        },
+        _ => Node::With {
+            pipeline: argument,
+            body,
+            otherwise,
+        },
+    })
 }
 
 /// One lexical token of an action.
@@ -383,65 +570,76 @@ impl<'a> Renderer<'a> {
 
     fn render(&self, template: &str) -> Result<String, TemplateError> {
         let fail = |message: String| TemplateError::new(template, message);
+        let nodes = parse(template).map_err(fail)?;
         let mut out = String::new();
-        let mut rest = template;
-        let mut trim_next = false;
-        while let Some(start) = rest.find("{{") {
-            let mut text = &rest[..start];
-            if trim_next {
-                text = text.trim_start();
-            }
-            let after = &rest[start + 2..];
-            let end = after
-                .find("}}")
-                .ok_or_else(|| fail("unclosed action: `{{` without `}}`".into()))?;
-            let mut action = &after[..end];
-            if let Some(stripped) = trim_marker_start(action) {
-                text = text.trim_end();
-                action = stripped;
-            }
-            trim_next = false;
-            if let Some(stripped) = trim_marker_end(action) {
-                trim_next = true;
-                action = stripped;
-            }
-            out.push_str(text);
-            let action = action.trim();
-            if !(action.starts_with("/*") && action.ends_with("*/")) {
-                self.action(action, &mut out).map_err(fail)?;
-            }
-            rest = &after[end + 2..];
-        }
-        out.push_str(if trim_next { rest.trim_start() } else { rest });
+        self.exec(&nodes, &Value::Root, &mut out).map_err(fail)?;
         Ok(out)
     }
 
-    fn action(&self, action: &str, out: &mut String) -> Result<(), String> {
-        let tokens = tokenize(action)?;
+    fn exec(&self, nodes: &[Node], dot: &Value<'a>, out: &mut String) -> Result<(), String> {
+        for node in nodes {
+            match node {
+                Node::Text(text) => out.push_str(text),
+                Node::Action(tokens) => self.action(tokens, dot, out)?,
+                Node::If {
+                    condition,
+                    body,
+                    otherwise,
+                } => {
+                    let branch = if self.pipeline(condition, dot)?.truthy() {
+                        body
+                    } else {
+                        otherwise
+                    };
+                    self.exec(branch, dot, out)?;
+                }
+                Node::With {
+                    pipeline,
+                    body,
+                    otherwise,
+                } => {
+                    let value = self.pipeline(pipeline, dot)?;
+                    if value.truthy() {
+                        self.exec(body, &value, out)?;
+                    } else {
+                        self.exec(otherwise, dot, out)?;
+                    }
+                }
+                Node::Range {
+                    pipeline,
+                    body,
+                    otherwise,
+                } => {
+                    let elements: Vec<Value<'a>> = match self.pipeline(pipeline, dot)? {
+                        Value::Alerts(alerts) => alerts.into_iter().map(Value::Alert).collect(),
+                        Value::Strings(list) => list
+                            .into_iter()
+                            .map(|s| Value::Str(Cow::Owned(s)))
+                            .collect(),
+                        Value::Labels(labels) => sorted_pairs(labels)
+                            .map(|(n, v)| Value::Pair(n, v))
+                            .collect(),
+                        other => return Err(format!("cannot range over {}", other.kind())),
+                    };
+                    if elements.is_empty() {
+                        self.exec(otherwise, dot, out)?;
+                    }
+                    for element in &elements {
+                        self.exec(body, element, out)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn action(&self, tokens: &[Token], dot: &Value<'a>, out: &mut String) -> Result<(), String> {
         match tokens.first() {
             None => return Err("empty action `{{ }}`".into()),
-            Some(Token::Ident(word))
-                if matches!(
-                    word.as_str(),
-                    "if" | "else"
-                        | "end"
-                        | "range"
-                        | "with"
-                        | "define"
-                        | "block"
-                        | "break"
-                        | "continue"
-                ) =>
-            {
-                return Err(format!(
-                    "`{{{{ {word} }}}}` is not supported: lookout's templates have no control \
-                     structures (see the SDK's template module for what they support)"
-                ));
-            }
             Some(Token::Ident(word)) if word == "template" => {
                 let (name, arg) = match &tokens[1..] {
                     [Token::Str(name)] => (name, Value::Root),
-                    [Token::Str(name), rest @ ..] => (name, self.pipeline(rest)?),
+                    [Token::Str(name), rest @ ..] => (name, self.pipeline(rest, dot)?),
                     _ => return Err("`template` takes a quoted name and an argument".into()),
                 };
                 let text = self.named(name, &arg)?;
@@ -450,7 +648,7 @@ impl<'a> Renderer<'a> {
             }
             _ => {}
         }
-        let value = self.pipeline(&tokens)?;
+        let value = self.pipeline(tokens, dot)?;
         let text = self.print(&value)?;
         match self.mode {
             Mode::Text => out.push_str(&text),
@@ -463,6 +661,7 @@ impl<'a> Renderer<'a> {
         Ok(match value {
             Value::Str(s) => s.to_string(),
             Value::Int(i) => i.to_string(),
+            Value::Bool(b) => b.to_string(),
             Value::Strings(list) => format!("[{}]", list.join(" ")),
             Value::Labels(labels) => sorted_pairs(labels)
                 .map(|(n, v)| format!("{n}={v}"))
@@ -552,15 +751,20 @@ impl<'a> Renderer<'a> {
         Ok(result)
     }
 
-    fn pipeline(&self, tokens: &[Token]) -> Result<Value<'a>, String> {
+    fn pipeline(&self, tokens: &[Token], dot: &Value<'a>) -> Result<Value<'a>, String> {
         let mut piped: Option<Value<'a>> = None;
         for command in split_top_level(tokens, &Token::Pipe) {
-            piped = Some(self.command(command, piped)?);
+            piped = Some(self.command(command, piped, dot)?);
         }
         piped.ok_or_else(|| "empty pipeline".into())
     }
 
-    fn command(&self, tokens: &[Token], piped: Option<Value<'a>>) -> Result<Value<'a>, String> {
+    fn command(
+        &self,
+        tokens: &[Token],
+        piped: Option<Value<'a>>,
+        dot: &Value<'a>,
+    ) -> Result<Value<'a>, String> {
         let operands = operands(tokens)?;
         let Some((first, rest)) = operands.split_first() else {
             return Err("empty command in a pipeline".into());
@@ -568,7 +772,7 @@ impl<'a> Renderer<'a> {
         if let [Token::Ident(function)] = first {
             let mut args = rest
                 .iter()
-                .map(|operand| self.operand(operand))
+                .map(|operand| self.operand(operand, dot))
                 .collect::<Result<Vec<_>, _>>()?;
             args.extend(piped);
             return call(function, args);
@@ -582,25 +786,35 @@ impl<'a> Renderer<'a> {
                 describe(first)
             ));
         }
-        self.operand(first)
+        self.operand(first, dot)
     }
 
-    fn operand(&self, tokens: &[Token]) -> Result<Value<'a>, String> {
+    fn operand(&self, tokens: &[Token], dot: &Value<'a>) -> Result<Value<'a>, String> {
         match tokens {
-            [Token::Field(path)] => self.field(path),
+            [Token::Field(path)] => self.field(path, dot),
             [Token::Str(s)] => Ok(Value::Str(Cow::Owned(s.clone()))),
             [Token::Int(i)] => Ok(Value::Int(*i)),
             [Token::Ident(name)] => call(name, Vec::new()),
-            [Token::Open, inner @ .., Token::Close] => self.pipeline(inner),
+            [Token::Open, inner @ .., Token::Close] => self.pipeline(inner, dot),
             _ => Err(format!("unexpected {}", describe(tokens))),
         }
     }
 
-    fn field(&self, path: &[String]) -> Result<Value<'a>, String> {
+    fn field(&self, path: &[String], dot: &Value<'a>) -> Result<Value<'a>, String> {
         let n = self.notification;
-        let mut value = Value::Root;
+        let mut value = dot.clone();
         for name in path {
             value = match (value, name.as_str()) {
+                (Value::Alert(a), "Status") => Value::Str(Cow::Borrowed(&a.status)),
+                (Value::Alert(a), "Labels") => Value::Labels(&a.labels),
+                (Value::Alert(a), "Annotations") => Value::Labels(&a.annotations),
+                (Value::Alert(a), "StartsAt") => Value::Str(Cow::Borrowed(&a.starts_at)),
+                (Value::Alert(a), "EndsAt") => Value::Str(Cow::Borrowed(&a.ends_at)),
+                (Value::Alert(a), "GeneratorURL") => Value::Str(Cow::Borrowed(&a.generator_url)),
+                (Value::Alert(a), "Fingerprint") => Value::Str(Cow::Borrowed(&a.fingerprint)),
+                (Value::Pair(name, _), "Name") => Value::Str(Cow::Borrowed(name)),
+                (Value::Pair(_, value), "Value") => Value::Str(Cow::Borrowed(value)),
+                (Value::Labels(labels), "SortedPairs") => Value::Labels(labels),
                 (Value::Root, "Status") => Value::Str(Cow::Borrowed(&n.status)),
                 (Value::Root, "Receiver") => Value::Str(Cow::Borrowed(&n.receiver)),
                 (Value::Root, "ExternalURL") => Value::Str(Cow::Borrowed(&n.external_url)),
@@ -702,6 +916,39 @@ fn call<'a>(function: &str, mut args: Vec<Value<'a>>) -> Result<Value<'a>, Strin
         "trimSpace" => map_string(args, |s| s.trim().to_owned()),
         "title" => map_string(args, title_case),
         "urlquery" => map_string(args, query_escape),
+        "eq" | "ne" => {
+            if args.len() < 2 || (function == "ne" && args.len() != 2) {
+                return Err(format!("{function} takes two arguments (eq: two or more)"));
+            }
+            let key = |v: &Value<'_>| match v {
+                Value::Str(s) => Ok(format!("s{s}")),
+                Value::Int(i) => Ok(format!("i{i}")),
+                Value::Bool(b) => Ok(format!("b{b}")),
+                other => Err(format!("{function} cannot compare {}", other.kind())),
+            };
+            let first = key(&args[0])?;
+            let mut equal = false;
+            for other in &args[1..] {
+                equal |= key(other)? == first;
+            }
+            Ok(Value::Bool(equal == (function == "eq")))
+        }
+        "not" => {
+            arity(1, &args)?;
+            Ok(Value::Bool(!args[0].truthy()))
+        }
+        // Go's: the first argument that decides, else the last.
+        "and" | "or" => {
+            let decides = |v: &Value<'_>| v.truthy() == (function == "or");
+            let mut last = None;
+            for arg in args {
+                if decides(&arg) {
+                    return Ok(arg);
+                }
+                last = Some(arg);
+            }
+            last.ok_or_else(|| format!("{function} takes at least one argument"))
+        }
         "toJson" => {
             arity(1, &args)?;
             let json = match &args[0] {
@@ -715,6 +962,11 @@ fn call<'a>(function: &str, mut args: Vec<Value<'a>>) -> Result<Value<'a>, Strin
                 ),
                 Value::Strings(list) => serde_json::to_string(list),
                 Value::Alerts(alerts) => serde_json::to_string(alerts),
+                Value::Alert(alert) => serde_json::to_string(alert),
+                Value::Pair(name, value) => {
+                    serde_json::to_string(&serde_json::json!({"Name": name, "Value": value}))
+                }
+                Value::Bool(b) => serde_json::to_string(b),
                 Value::Root => return Err("toJson of the notification".into()),
             };
             json.map(|j| Value::Str(Cow::Owned(j)))
@@ -722,7 +974,7 @@ fn call<'a>(function: &str, mut args: Vec<Value<'a>>) -> Result<Value<'a>, Strin
         }
         other => Err(format!(
             "unknown function {other:?} (supported: len, index, join, toUpper, toLower, title, \
-             trimSpace, urlquery, toJson)"
+             trimSpace, urlquery, toJson, eq, ne, not, and, or)"
         )),
     }
 }
@@ -1067,7 +1319,10 @@ mod tests {
     fn unsupported_constructs_are_errors() {
         let n = notification();
         let e = |t: &str| render(t, &n).unwrap_err().to_string();
-        assert!(e("{{ if .Status }}x{{ end }}").contains("not supported"));
+        assert!(e("{{ define \"x\" }}x{{ end }}").contains("not supported"));
+        assert!(e("{{ if .Status }}x").contains("no `{{ end }}`"));
+        assert!(e("x{{ end }}").contains("without an `if`"));
+        assert!(e("{{ range .Status }}x{{ end }}").contains("cannot range over a string"));
         assert!(e("{{ .Status").contains("unclosed"));
         assert!(e("{{ .Nope }}").contains("no field \"Nope\""));
         assert!(e("{{ reReplaceAll \"a\" \"b\" .Status }}").contains("unknown function"));
@@ -1079,6 +1334,65 @@ mod tests {
             crate::PluginError::from(error),
             crate::PluginError::Config(_)
         ));
+    }
+
+    #[test]
+    fn control_structures_work_as_in_go_templates() {
+        let n = notification();
+        let r = |t: &str| render(t, &n).unwrap();
+        // The seed alertmanager-slack-email.yml's Slack text.
+        assert_eq!(
+            r("{{ range .Alerts }}{{ .Annotations.summary }}{{ end }}"),
+            "a is down"
+        );
+        assert_eq!(
+            r("{{ range .Alerts }}{{ .Labels.instance }} {{ .Status }};{{ end }}"),
+            "a:80 firing;b:80 resolved;"
+        );
+        assert_eq!(
+            r("{{ range .Alerts.Resolved }}{{ .Labels.instance }}{{ else }}none{{ end }}"),
+            "b:80"
+        );
+        assert_eq!(
+            r("{{ range .CommonAnnotations.SortedPairs }}x{{ else }}none{{ end }}"),
+            "none"
+        );
+        assert_eq!(
+            r("{{ range .CommonLabels.SortedPairs }}{{ .Name }}={{ .Value }} {{ end }}"),
+            "alertname=Down job=web "
+        );
+        assert_eq!(
+            r(
+                "{{ if eq .Status \"firing\" }}🔥{{ else if eq .Status \"resolved\" }}ok{{ else }}?{{ end }}"
+            ),
+            "🔥"
+        );
+        assert_eq!(
+            r("{{ if not .CommonAnnotations.summary }}no summary{{ end }}"),
+            "no summary"
+        );
+        assert_eq!(
+            r("{{ with .CommonLabels.job }}job {{ . }}{{ else }}no job{{ end }}"),
+            "job web"
+        );
+        assert_eq!(
+            r("{{ with .CommonLabels.nope }}x{{ else }}no nope{{ end }}"),
+            "no nope"
+        );
+        assert_eq!(
+            r("{{- range .Alerts.Firing }}\n  - {{ .Labels.alertname }}\n{{- end }}"),
+            "\n  - Down"
+        );
+        assert_eq!(r("{{ len .Alerts.Firing | eq 1 }}"), "true");
+        assert_eq!(r("{{ or .CommonLabels.nope \"fallback\" }}"), "fallback");
+        assert_eq!(r("{{ and .Status .Receiver }}"), "team ops");
+        // Nested: alerts inside a condition.
+        assert_eq!(
+            r(
+                "{{ if .Alerts.Firing }}{{ range .Alerts.Firing }}[{{ .Labels.job }}]{{ end }}{{ end }}"
+            ),
+            "[web]"
+        );
     }
 
     #[test]

@@ -514,9 +514,9 @@ fn slack_renders_configured_templates_and_checks_answers() -> Result {
         "username": "{{ .Receiver }} bot",
         "title": "{{ .CommonLabels.alertname }} on {{ .CommonLabels.job }}: {{ .Alerts.Firing | len }}/{{ len .Alerts }} firing",
         "text": "{{ .Status | toUpper }} {{ index .GroupLabels \"alertname\" }}{{ .CommonAnnotations.summary }}",
-        "color": "{{ if eq .Status \"firing\" }}red{{ end }}"
+        "color": "{{ define \"c\" }}red{{ end }}"
     });
-    // `if` is outside lookout's template subset: a configuration error.
+    // `define` is outside lookout's template subset: a configuration error.
     let out = setup.notify(
         "slack",
         &setup.firing,
@@ -528,7 +528,7 @@ fn slack_renders_configured_templates_and_checks_answers() -> Result {
     receiver.take(0)?;
 
     let mut config = config;
-    config.as_object_mut().unwrap().remove("color");
+    config["color"] = json!("{{ if eq .Status \"firing\" }}red{{ else }}green{{ end }}");
     delivered(&setup.notify(
         "slack",
         &setup.firing,
@@ -539,7 +539,7 @@ fn slack_renders_configured_templates_and_checks_answers() -> Result {
     assert_eq!(body["username"], "team ops bot");
     assert_eq!(body["attachments"][0]["title"], "Down on web: 1/2 firing");
     assert_eq!(body["attachments"][0]["text"], "FIRING Down");
-    assert_eq!(body["attachments"][0]["color"], "danger");
+    assert_eq!(body["attachments"][0]["color"], "red");
 
     // An incoming webhook answers "ok"; anything else in a 200 is Slack
     // refusing the message.
@@ -1221,6 +1221,7 @@ receivers:
       - api_url_file: '{slack}'
         channel: '#ops'
         title: '{{{{ .CommonLabels.alertname }}}} is {{{{ .Status }}}}'
+        text: '{{{{ range .Alerts }}}}{{{{ .Labels.alertname }}}} for {{{{ .Labels.to }}}}{{{{ end }}}}'
   - name: pager
     pagerduty_configs:
       - routing_key: 'R0UT1NGKEY'
@@ -1264,6 +1265,8 @@ receivers:
     let slack = slack.json()?;
     assert_eq!(slack["channel"], "#ops");
     assert_eq!(slack["attachments"][0]["title"], "ToChat is firing");
+    // `range` as in the seed alertmanager-slack-email.yml's texts.
+    assert_eq!(slack["attachments"][0]["text"], "ToChat for chat");
     let history = || {
         served
             .get("/api/v1/alerts/history")
