@@ -250,3 +250,49 @@ fn any_installed_notifier_plugin_is_a_receiver_of_lookouts_own_config() -> Resul
     })?;
     Ok(())
 }
+
+#[test]
+fn the_seed_slack_email_config_delivers_its_slack_texts() -> Result {
+    let slack = Receiver::start(200, "text/plain", "ok");
+    let lookout = Lookout::new();
+    lookout.install("lookout_plugin_slack")?;
+    lookout.install("lookout_plugin_email")?;
+    let dir = lookout.data.path();
+    std::fs::write(
+        dir.join("lookout.toml"),
+        format!(
+            "[alerting]\nconfig = \"{}\"\n",
+            crate::support::seed("alertmanager-slack-email.yml").display()
+        ),
+    )?;
+    let url = slack.url("/services/T/B/X");
+    // The file as-is: its ${SLACK_WEBHOOK_URL} and ${SMTP_PASSWORD} come
+    // from the environment. Only the warning route is used: the critical
+    // one also mails smtp.example.com.
+    let served = lookout.serve_file_with_env(
+        &dir.join("lookout.toml"),
+        &[("SLACK_WEBHOOK_URL", &url), ("SMTP_PASSWORD", "unused")],
+    )?;
+    let (status, body) = served.send_json(
+        &lookout.token()?,
+        "POST",
+        "/api/v2/alerts",
+        r#"[{"labels":{"alertname":"DiskFilling","severity":"warning","service":"db"},
+             "annotations":{"summary":"disk 91% full"}}]"#,
+    )?;
+    anyhow::ensure!(status == 200, "{status} {body}");
+    // The seed's group_wait is 10 s.
+    let request = wait_for(Duration::from_secs(30), "the Slack message", || {
+        Ok(slack.requests().into_iter().next())
+    })?;
+    assert_eq!(request.path, "/services/T/B/X");
+    let message = request.json()?;
+    assert_eq!(message["channel"], "#x0tta6bl4-alerts");
+    // The seed's title as its bytes are (mojibake of "⚠️" included).
+    assert_eq!(
+        message["attachments"][0]["title"],
+        "‚ö†Ô∏è WARNING: x0tta6bl4"
+    );
+    assert_eq!(message["attachments"][0]["text"], "disk 91% full");
+    Ok(())
+}

@@ -99,8 +99,14 @@ impl Lookout {
 
     /// Starts `lookout serve --config <path>` on a free port.
     pub fn serve_file(&self, path: &Path) -> Result<Served> {
+        self.serve_file_with_env(path, &[])
+    }
+
+    /// [`Lookout::serve_file`] with environment variables set for it.
+    pub fn serve_file_with_env(&self, path: &Path, env: &[(&str, &str)]) -> Result<Served> {
         let mut child = self
             .command()
+            .envs(env.iter().copied())
             .args(["serve", "--listen", "127.0.0.1:0", "--config"])
             .arg(path)
             .stdout(Stdio::piped())
