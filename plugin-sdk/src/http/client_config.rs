@@ -115,6 +115,45 @@ impl HttpClientConfig {
     pub fn follow_redirects(&self) -> bool {
         self.follow_redirects.unwrap_or(true)
     }
+
+    /// POSTs `body` as JSON the way Alertmanager's integrations do: with
+    /// lookout's user agent, following up to 10 redirects unless this
+    /// configuration says not to, and `authorization` as the credentials
+    /// (usually [`authorization`](Self::authorization)`()?`). A transport
+    /// failure keeps its reason and says what was being done (`what`:
+    /// "posting to Slack").
+    pub fn post_json(
+        &self,
+        url: &str,
+        body: String,
+        timeout: std::time::Duration,
+        authorization: Option<String>,
+        what: &str,
+    ) -> Result<super::Response, PluginError> {
+        const MAX_REDIRECTS: u32 = 10;
+        let mut request = super::Request::post(url)
+            .header("content-type", "application/json")
+            .header(
+                "user-agent",
+                format!("lookout/{}", env!("CARGO_PKG_VERSION")),
+            )
+            .body(body)
+            .timeout(timeout)
+            .follow_redirects(if self.follow_redirects() {
+                MAX_REDIRECTS
+            } else {
+                0
+            });
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        request.send().map_err(|error| {
+            PluginError::from(crate::Error::new(
+                error.reason(),
+                format!("{what}: {error}"),
+            ))
+        })
+    }
 }
 
 /// Shows which settings are present, not the secrets.

@@ -64,9 +64,6 @@ const MAX_SUMMARY_CHARS: usize = 1024;
 /// PagerDuty's limit on an event, in bytes.
 const MAX_EVENT_BYTES: usize = 512_000;
 
-/// How many redirects are followed at most.
-const MAX_REDIRECTS: u32 = 10;
-
 /// How much of an error response's body goes into the error message.
 const ERROR_BODY_CHARS: usize = 256;
 
@@ -456,25 +453,13 @@ impl Notifier for PagerDuty {
             }
             .to_owned()
         });
-        let follow = config.http_config.follow_redirects();
-        let mut request = http::Request::post(url)
-            .header("content-type", "application/json")
-            .header(
-                "user-agent",
-                format!("lookout/{}", env!("CARGO_PKG_VERSION")),
-            )
-            .body(body)
-            .timeout(timeout)
-            .follow_redirects(if follow { MAX_REDIRECTS } else { 0 });
-        if let Some(value) = config.http_config.authorization()? {
-            request = request.header("authorization", value);
-        }
-        let response = request.send().map_err(|error| {
-            PluginError::from(lookout_plugin_sdk::Error::new(
-                error.reason(),
-                format!("posting to PagerDuty: {error}"),
-            ))
-        })?;
+        let response = config.http_config.post_json(
+            &url,
+            body,
+            timeout,
+            config.http_config.authorization()?,
+            "posting to PagerDuty",
+        )?;
         let answer = check(&response, api)?;
         let ours = group_hash(&notification.group_key);
         let remote = match api {

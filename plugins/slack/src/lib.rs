@@ -65,9 +65,6 @@ const MAX_TITLE_CHARS: usize = 1024;
 /// Where `app_token` messages go unless `app_url` says otherwise.
 const DEFAULT_APP_URL: &str = "https://slack.com/api/chat.postMessage";
 
-/// How many redirects are followed at most.
-const MAX_REDIRECTS: u32 = 10;
-
 /// How much of an error response's body goes into the error message.
 const ERROR_BODY_CHARS: usize = 256;
 
@@ -383,25 +380,10 @@ impl Notifier for Slack {
         };
         let message = message(&notification, &config)?;
         let body = serde_json::to_string(&message).expect("a slack message always serialises");
-        let follow = config.http_config.follow_redirects();
-        let mut request = http::Request::post(url)
-            .header("content-type", "application/json")
-            .header(
-                "user-agent",
-                format!("lookout/{}", env!("CARGO_PKG_VERSION")),
-            )
-            .body(body)
-            .timeout(timeout)
-            .follow_redirects(if follow { MAX_REDIRECTS } else { 0 });
-        if let Some(value) = auth {
-            request = request.header("authorization", value);
-        }
-        let response = request.send().map_err(|error| {
-            PluginError::from(lookout_plugin_sdk::Error::new(
-                error.reason(),
-                format!("posting to Slack: {error}"),
-            ))
-        })?;
+        let response =
+            config
+                .http_config
+                .post_json(&url, body, timeout, auth, "posting to Slack")?;
         let channel = if message.channel.is_empty() {
             "(webhook default)".to_owned()
         } else {

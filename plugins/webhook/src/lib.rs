@@ -46,10 +46,6 @@ use std::time::Duration;
 use lookout_plugin_sdk::{Delivery, Notification, Notifier, PluginError, PluginInfo, http};
 use serde::Deserialize;
 
-/// How many redirects are followed at most (Go's HTTP client's limit, which
-/// Alertmanager uses).
-const MAX_REDIRECTS: u32 = 10;
-
 /// How much of an error response's body goes into the error message.
 const ERROR_BODY_CHARS: usize = 256;
 
@@ -119,25 +115,13 @@ impl Notifier for Webhook {
         timeout: Duration,
     ) -> Result<Delivery, PluginError> {
         let body = webhook_body(notification, config.max_alerts);
-        let mut request = http::Request::post(&config.url)
-            .header("content-type", "application/json")
-            .header("user-agent", user_agent())
-            .body(body)
-            .timeout(timeout)
-            .follow_redirects(if config.http_config.follow_redirects() {
-                MAX_REDIRECTS
-            } else {
-                0
-            });
-        if let Some(value) = config.http_config.authorization()? {
-            request = request.header("authorization", value);
-        }
-        let response = request.send().map_err(|error| {
-            PluginError::from(lookout_plugin_sdk::Error::new(
-                error.reason(),
-                format!("posting to the webhook: {error}"),
-            ))
-        })?;
+        let response = config.http_config.post_json(
+            &config.url,
+            body,
+            timeout,
+            config.http_config.authorization()?,
+            "posting to the webhook",
+        )?;
         check_status(&response)?;
         Ok(Delivery::new(format!(
             "webhook answered {}",
@@ -178,10 +162,6 @@ fn check_status(response: &http::Response) -> Result<(), PluginError> {
     } else {
         Err(PluginError::permanent(message))
     }
-}
-
-fn user_agent() -> String {
-    format!("lookout/{}", env!("CARGO_PKG_VERSION"))
 }
 
 lookout_plugin_sdk::export_notifier!(Webhook);
