@@ -90,3 +90,74 @@ fn seed_prometheus_configs_load() -> Result {
     assert!(out.contains("ok (0 jobs"), "{out}");
     Ok(())
 }
+
+#[test]
+fn http_json_values_become_series_with_labels_from_the_document() -> Result {
+    let api = TargetServer::start(200);
+    api.set_body(
+        r#"{"status": {"uptime": 3600.5}, "build": {"version": "1.4.2"},
+            "queues": [{"name": "mail", "depth": 12}, {"name": "push", "depth": 3}]}"#,
+    );
+    let lookout = Lookout::new();
+    lookout.install("lookout_plugin_http_json")?;
+    let served = lookout.serve(&format!(
+        r#"[[jobs]]
+name = "app"
+plugin = "http-json"
+every = "300ms"
+targets = ["{}"]
+config = {{ metrics = [
+  {{ name = "app_queue_depth", each = "queues", path = "depth", labels = {{ queue = "{{name}}" }} }},
+  {{ name = "app_uptime_seconds", path = "status.uptime" }},
+  {{ name = "app_info", value = 1, labels = {{ version = "{{build.version}}" }} }},
+] }}
+"#,
+        api.url()
+    ))?;
+    let query = |q: &str| {
+        served.data(&format!(
+            "/api/v1/query?query={}",
+            crate::query_api::encode(q)
+        ))
+    };
+    let rows = wait_for(Duration::from_secs(20), "the queue series", || {
+        Ok(Some(query("app_queue_depth")?)
+            .filter(|d| d["result"].as_array().is_some_and(|r| r.len() == 2)))
+    })?;
+    let depth = |queue: &str| {
+        rows["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["metric"]["queue"] == queue)
+            .map(|r| (r["metric"]["job"].clone(), r["value"][1].clone()))
+    };
+    assert_eq!(depth("mail"), Some(("app".into(), "12".into())));
+    assert_eq!(depth("push"), Some(("app".into(), "3".into())));
+    assert_eq!(
+        query("app_uptime_seconds")?["result"][0]["value"][1],
+        "3600.5"
+    );
+    assert_eq!(
+        query("app_info")?["result"][0]["metric"]["version"],
+        "1.4.2"
+    );
+    assert_eq!(query("up{job=\"app\"}")?["result"][0]["value"][1], "1");
+
+    // Not JSON: the collection fails, `up` goes to 0.
+    api.set_body("<html>maintenance</html>");
+    wait_for(Duration::from_secs(20), "up 0", || {
+        Ok((query("up{job=\"app\"}")?["result"][0]["value"][1] == "0").then_some(()))
+    })?;
+    let last = served.results("app")?;
+    let failed = last
+        .iter()
+        .rev()
+        .find(|r| r["outcome"] != "success")
+        .cloned();
+    assert!(
+        failed.is_some_and(|r| r["message"].as_str().is_some_and(|m| m.contains("no JSON"))),
+        "the failure says why"
+    );
+    Ok(())
+}
