@@ -98,3 +98,91 @@ fn help_exists_for_every_command() -> Result {
     }
     Ok(())
 }
+
+/// A server speaking a line protocol: a banner, then `+PONG` for `PING`.
+fn line_server() -> Result<std::net::SocketAddr> {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut writer = conn.try_clone().expect("clone");
+                let _ = writer.write_all(b"# greetings\r\n+OK cache-7.2 ready\r\n");
+                let mut line = String::new();
+                let mut reader = BufReader::new(conn);
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                    if line.trim_end() == "PING" {
+                        let _ = writer.write_all(b"+PONG\r\n");
+                    }
+                    line.clear();
+                }
+            });
+        }
+    });
+    Ok(addr)
+}
+
+#[test]
+fn tcp_probe_speaks_blackbox_query_response() -> Result {
+    let lookout = Lookout::new();
+    lookout.install("lookout_plugin_tcp")?;
+    let addr = line_server()?.to_string();
+    let run = |config: &str| -> Result<serde_json::Value> {
+        let out = lookout.run(&[
+            "run",
+            "tcp",
+            "--target",
+            &addr,
+            "--json",
+            "--timeout",
+            "2s",
+            "--config",
+            config,
+        ]);
+        Ok(serde_json::from_slice(&out.stdout)?)
+    };
+    let sample = |result: &serde_json::Value, name: &str| -> Option<serde_json::Value> {
+        result["samples"]
+            .as_array()?
+            .iter()
+            .find(|s| s["name"] == name)
+            .cloned()
+    };
+    let ok = run(r#"{"query_response": [
+            {"expect": "^\\+OK (\\S+)", "labels": [{"name": "server", "value": "${1}"}]},
+            {"send": "PING"},
+            {"expect": "^\\+PONG"}]}"#)?;
+    assert_eq!(ok["success"], true, "{ok}");
+    let info = sample(&ok, "probe_expect_info").expect("probe_expect_info");
+    assert_eq!(
+        info["labels"],
+        serde_json::json!([["server", "cache-7.2"]]),
+        "{info}"
+    );
+    assert_eq!(
+        sample(&ok, "probe_failed_due_to_regex").unwrap()["value"],
+        0.0
+    );
+
+    let miss = run(r#"{"query_response": [{"send": "PING"}, {"expect": "^\\+NOPE"}]}"#)?;
+    assert_eq!(miss["success"], false, "{miss}");
+    assert_eq!(miss["failure_reason"], "protocol", "{miss}");
+    assert_eq!(
+        sample(&miss, "probe_failed_due_to_regex").unwrap()["value"],
+        1.0
+    );
+
+    let out = lookout.run(&[
+        "run",
+        "tcp",
+        "--target",
+        &addr,
+        "--config",
+        r#"{"query_response": [{"expect": "(unclosed"}]}"#,
+    ]);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("query_response[0].expect"), "{text}");
+    Ok(())
+}

@@ -2,14 +2,22 @@
 //! answers as expected (blackbox_exporter's `tcp` prober without TLS).
 //!
 //! Target: `host:port` (`[v6]:port` for an IPv6 literal). Configuration (all
-//! optional):
+//! optional), blackbox_exporter's `query_response`:
 //!
 //! ```json
-//! { "send": "PING\r\n", "expect": "+PONG" }
+//! { "query_response": [
+//!     { "expect": "^\\+OK (\\S+)", "labels": [{"name": "server", "value": "${1}"}] },
+//!     { "send": "PING" },
+//!     { "expect": "^\\+PONG" } ] }
 //! ```
 //!
-//! `send` is written once connected; `expect` is a plain substring the reply
-//! must contain before the timeout.
+//! In order: an `expect` reads reply lines until one matches the regex (the
+//! probe fails, `probe_failed_due_to_regex` 1, if the connection closes or
+//! the time runs out first); a `send` writes its text and a newline, `${1}`
+//! … and `${name}` standing for the groups of the last match; `labels` make
+//! `probe_expect_info{…} 1` from that match. `starttls` is not supported
+//! yet and refused. The older `send` / `expect` pair (written once
+//! connected / a plain substring of the reply) still works.
 //!
 //! Failure reasons: `config` (target is not `host:port`), `dns` (name not
 //! resolved), `connect` (refused, unreachable, reset), `timeout`, `denied`
@@ -27,6 +35,7 @@ use lookout_plugin_sdk::net::{self, TcpStream};
 use lookout_plugin_sdk::{
     FailureReason, PluginError, PluginInfo, Probe, ProbeReport, Sample, TARGET, plugin_info,
 };
+use regex::Regex;
 use serde::Deserialize;
 
 /// Largest reply searched for `expect`: a banner or a short answer, not a
@@ -40,6 +49,55 @@ struct Config {
     send: Option<String>,
     /// Substring the reply must contain.
     expect: Option<String>,
+    /// blackbox_exporter's steps, in order.
+    query_response: Vec<QueryResponse>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct QueryResponse {
+    expect: Option<String>,
+    send: Option<String>,
+    labels: Vec<ExpectLabel>,
+    starttls: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectLabel {
+    name: String,
+    value: String,
+}
+
+/// A `query_response` step with its regex compiled.
+struct Step<'c> {
+    expect: Option<Regex>,
+    spec: &'c QueryResponse,
+}
+
+fn compile(config: &Config) -> Result<Vec<Step<'_>>, PluginError> {
+    config
+        .query_response
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| {
+            if spec.starttls {
+                return Err(PluginError::config(format!(
+                    "query_response[{i}]: starttls is not supported yet"
+                )));
+            }
+            let expect = spec
+                .expect
+                .as_deref()
+                .map(|re| {
+                    Regex::new(re).map_err(|e| {
+                        PluginError::config(format!("query_response[{i}].expect {re:?}: {e}"))
+                    })
+                })
+                .transpose()?;
+            Ok(Step { expect, spec })
+        })
+        .collect()
 }
 
 struct TcpProbe;
@@ -60,8 +118,9 @@ impl Probe for TcpProbe {
 
     fn probe(target: &str, config: Config, timeout: Duration) -> Result<ProbeReport, PluginError> {
         let started = Instant::now();
+        let steps = compile(&config)?;
         let mut samples = Vec::new();
-        let report = match check(target, &config, started + timeout, &mut samples) {
+        let report = match check(target, &config, &steps, started + timeout, &mut samples) {
             Ok(()) => ProbeReport::success(started.elapsed()),
             Err(error) => ProbeReport::from(error),
         };
@@ -75,7 +134,21 @@ const CONFIG_SCHEMA: &str = r#"{
   "additionalProperties": false,
   "properties": {
     "send": { "type": "string", "description": "Written once connected." },
-    "expect": { "type": "string", "description": "Substring the reply must contain." }
+    "expect": { "type": "string", "description": "Substring the reply must contain." },
+    "query_response": {
+      "description": "blackbox_exporter's steps: expect (a regex a reply line must match), send (a line; ${1} stands for a group of the last match), labels of probe_expect_info.",
+      "type": "array",
+      "items": {
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+          "expect": { "type": "string" },
+          "send": { "type": "string" },
+          "labels": { "type": "array", "items": { "type": "object", "properties": { "name": { "type": "string" }, "value": { "type": "string" } } } },
+          "starttls": { "type": "boolean" }
+        }
+      }
+    }
   }
 }"#;
 
@@ -83,6 +156,7 @@ const CONFIG_SCHEMA: &str = r#"{
 fn check(
     target: &str,
     config: &Config,
+    steps: &[Step<'_>],
     deadline: Instant,
     samples: &mut Vec<Sample>,
 ) -> Result<(), net::Error> {
@@ -109,7 +183,129 @@ fn check(
     if let Some(expect) = &config.expect {
         read_until(&mut stream, expect, deadline)?;
     }
+    if !steps.is_empty() {
+        let outcome = query_response(&mut stream, steps, deadline, samples);
+        let failed_regex = outcome
+            .as_ref()
+            .is_err_and(|e| e.reason() == FailureReason::Protocol);
+        samples.push(Sample::new(
+            "probe_failed_due_to_regex",
+            f64::from(u8::from(failed_regex)),
+        ));
+        outcome?;
+    }
     Ok(())
+}
+
+/// blackbox_exporter's `query_response` dialogue.
+fn query_response(
+    stream: &mut TcpStream,
+    steps: &[Step<'_>],
+    deadline: Instant,
+    samples: &mut Vec<Sample>,
+) -> Result<(), net::Error> {
+    let mut lines = LineReader::default();
+    // The last matching line, for `${1}` in later sends and labels.
+    let mut matched: Option<(String, Regex)> = None;
+    for step in steps {
+        if let Some(re) = &step.expect {
+            let line = loop {
+                let line = lines.next_line(stream, deadline).map_err(|e| {
+                    if e.reason() == FailureReason::Timeout {
+                        net::Error::new(
+                            FailureReason::Protocol,
+                            format!("no reply line matched {:?} in time", re.as_str()),
+                        )
+                    } else {
+                        e
+                    }
+                })?;
+                match line {
+                    Some(line) if re.is_match(&line) => break line,
+                    Some(_) => continue,
+                    None => {
+                        return Err(net::Error::new(
+                            FailureReason::Protocol,
+                            format!("connection closed before a line matched {:?}", re.as_str()),
+                        ));
+                    }
+                }
+            };
+            matched = Some((line, re.clone()));
+            if !step.spec.labels.is_empty() {
+                let sample = step
+                    .spec
+                    .labels
+                    .iter()
+                    .fold(Sample::new("probe_expect_info", 1.0), |s, l| {
+                        s.label(l.name.clone(), expand(&matched, &l.value))
+                    });
+                samples.push(sample);
+            }
+        }
+        if let Some(send) = &step.spec.send {
+            let line = format!("{}\n", expand(&matched, send));
+            stream.write_all(line.as_bytes(), deadline)?;
+        }
+    }
+    Ok(())
+}
+
+/// `template` with `${1}`, `$name` … of the last match expanded.
+fn expand(matched: &Option<(String, Regex)>, template: &str) -> String {
+    match matched {
+        Some((line, re)) => {
+            let mut out = String::new();
+            if let Some(caps) = re.captures(line) {
+                caps.expand(template, &mut out);
+            }
+            out
+        }
+        None => template.to_owned(),
+    }
+}
+
+/// Reply lines, as Go's line scanner gives them (no `\n`, no `\r`).
+#[derive(Default)]
+struct LineReader {
+    pending: Vec<u8>,
+    closed: bool,
+}
+
+impl LineReader {
+    /// The next line; `None` once the connection closed with nothing left.
+    fn next_line(
+        &mut self,
+        stream: &mut TcpStream,
+        deadline: Instant,
+    ) -> Result<Option<String>, net::Error> {
+        loop {
+            if let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
+                let mut line: Vec<u8> = self.pending.drain(..=end).collect();
+                line.pop();
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                return Ok(Some(String::from_utf8_lossy(&line).into_owned()));
+            }
+            if self.closed {
+                if self.pending.is_empty() {
+                    return Ok(None);
+                }
+                let line = std::mem::take(&mut self.pending);
+                return Ok(Some(String::from_utf8_lossy(&line).into_owned()));
+            }
+            if self.pending.len() > MAX_REPLY {
+                let message = format!("a reply line longer than {MAX_REPLY} bytes");
+                return Err(net::Error::new(FailureReason::Protocol, message));
+            }
+            let mut buffer = [0; 4096];
+            match stream.read(&mut buffer, deadline)? {
+                0 => self.closed = true,
+                read => self.pending.extend_from_slice(&buffer[..read]),
+            }
+        }
+    }
 }
 
 /// Splits `host:port` (`[v6]:port`); anything else is a config failure.
@@ -174,6 +370,24 @@ lookout_plugin_sdk::export_probe!(TcpProbe);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sends_and_labels_expand_the_last_match() {
+        let re = Regex::new(r"^\+OK (?P<name>\S+) v(\d+)").unwrap();
+        let matched = Some(("+OK cache v7 ready".to_owned(), re));
+        assert_eq!(expand(&matched, "HELLO ${name} ${2}"), "HELLO cache 7");
+        assert_eq!(expand(&None, "PING"), "PING");
+    }
+
+    #[test]
+    fn starttls_and_bad_regexes_are_config_errors() {
+        let config: Config =
+            serde_json::from_str(r#"{"query_response": [{"starttls": true}]}"#).unwrap();
+        assert!(compile(&config).is_err());
+        let config: Config =
+            serde_json::from_str(r#"{"query_response": [{"expect": "("}]}"#).unwrap();
+        assert!(compile(&config).is_err());
+    }
 
     #[test]
     fn substring_search() {
