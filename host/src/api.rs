@@ -210,9 +210,8 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The success envelope around `data` that is already JSON text.
-/// Prometheus' success envelope around a query result, rendered by the
-/// blocking task that evaluated it (a day of 100 series is megabytes).
+/// Prometheus' success envelope around a query result, rendered where the
+/// query was evaluated (a day of 100 series is megabytes of JSON).
 fn query_success_body(value: &lookout_promql::Value) -> String {
     let mut body = String::new();
     body.push_str(r#"{"status":"success","data":"#);
