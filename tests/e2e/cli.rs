@@ -186,3 +186,125 @@ fn tcp_probe_speaks_blackbox_query_response() -> Result {
     assert!(text.contains("query_response[0].expect"), "{text}");
     Ok(())
 }
+
+#[test]
+fn http_probe_checks_bodies_headers_and_schemes_like_blackbox() -> Result {
+    let lookout = Lookout::new();
+    lookout.install("lookout_plugin_http")?;
+    let server = TargetServer::start(200);
+    server.set_body("service under maintenance");
+    let run = |config: &str| -> Result<serde_json::Value> {
+        let out = lookout.run(&[
+            "run",
+            "http",
+            "--target",
+            &server.url(),
+            "--json",
+            "--config",
+            config,
+        ]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .map_err(|e| anyhow::anyhow!("{e}: {}", String::from_utf8_lossy(&out.stderr)))?;
+        Ok(v)
+    };
+    let regex_failed = |v: &serde_json::Value| {
+        v["samples"]
+            .as_array()
+            .and_then(|s| s.iter().find(|s| s["name"] == "probe_failed_due_to_regex"))
+            .map(|s| s["value"].clone())
+    };
+    for (config, success, reason, by_regex) in [
+        (
+            r#"{"fail_if_body_matches_regexp": ["maint[a-z]+"]}"#,
+            false,
+            "body",
+            1.0,
+        ),
+        (
+            r#"{"fail_if_body_not_matches_regexp": ["^OK"]}"#,
+            false,
+            "body",
+            1.0,
+        ),
+        (
+            r#"{"fail_if_body_not_matches_regexp": ["under"]}"#,
+            true,
+            "",
+            0.0,
+        ),
+        (
+            r#"{"fail_if_header_not_matches": [{"header": "content-type", "regexp": "json"}]}"#,
+            false,
+            "header",
+            1.0,
+        ),
+        (
+            r#"{"fail_if_header_matches": [{"header": "content-type", "regexp": "^text/"}]}"#,
+            false,
+            "header",
+            1.0,
+        ),
+        (
+            r#"{"fail_if_header_not_matches": [{"header": "x-missing", "regexp": ".", "allow_missing": true}]}"#,
+            true,
+            "",
+            0.0,
+        ),
+        (
+            r#"{"fail_if_header_not_matches": [{"header": "x-missing", "regexp": "."}]}"#,
+            false,
+            "header",
+            0.0,
+        ),
+        (r#"{"fail_if_not_ssl": true}"#, false, "tls", 0.0),
+        (r#"{"fail_if_ssl": true}"#, true, "", 0.0),
+    ] {
+        let v = run(config)?;
+        assert_eq!(v["success"], success, "{config}: {v}");
+        if !success {
+            assert_eq!(v["failure_reason"], reason, "{config}: {v}");
+        }
+        assert_eq!(
+            regex_failed(&v),
+            Some(serde_json::json!(by_regex)),
+            "{config}: {v}"
+        );
+    }
+    // A regex that does not compile is the configuration's fault, named.
+    let out = lookout.run(&[
+        "run",
+        "http",
+        "--target",
+        &server.url(),
+        "--config",
+        r#"{"fail_if_body_matches_regexp": ["(oops"]}"#,
+    ]);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("fail_if_body_matches_regexp \"(oops\""),
+        "{text}"
+    );
+
+    // Credentials go out as blackbox sends them.
+    let receiver = crate::notifiers::Receiver::start(200, "text/plain", "ok");
+    let out = lookout.run(&[
+        "run",
+        "http",
+        "--target",
+        &receiver.url("/secret"),
+        "--config",
+        r#"{"basic_auth": {"username": "u", "password": "p"}}"#,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let request = receiver.requests().into_iter().next().expect("a request");
+    assert_eq!(
+        request.headers.get("authorization").map(String::as_str),
+        Some("Basic dTpw")
+    );
+    Ok(())
+}

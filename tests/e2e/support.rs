@@ -326,7 +326,7 @@ impl TargetServer {
                             let body = custom.unwrap_or_else(|| format!("status {code}\n"));
                             let _ = write!(
                                 conn,
-                                "HTTP/1.1 {code} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                                "HTTP/1.1 {code} X\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                                 body.len()
                             );
                         });
