@@ -518,7 +518,9 @@ pub fn receiver_grants(own: &[crate::config::PluginReceiver]) -> HashMap<String,
 fn plugin_config(mut config: serde_json::Value) -> Result<(serde_json::Value, Duration), String> {
     let timeout = match config.as_object_mut().and_then(|c| c.remove("timeout")) {
         Some(serde_json::Value::String(text)) => {
-            crate::config::parse_duration(&text).map_err(|e| format!("timeout {text:?}: {e}"))?
+            // The inverse of how the Alertmanager config wrote it.
+            lookout_alerting::timeutil::parse_go_duration(&text)
+                .map_err(|e| format!("timeout {text:?}: {e}"))?
         }
         _ => DELIVERY_TIMEOUT,
     };

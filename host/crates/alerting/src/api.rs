@@ -159,10 +159,10 @@ fn api_time<'de, D: serde::Deserializer<'de>>(
     let Some(text) = Option::<String>::deserialize(d)? else {
         return Ok(None);
     };
-    DateTime::parse_from_rfc3339(&text)
-        .map(|t| Some(t.with_timezone(&Utc)))
+    crate::timeutil::parse_rfc3339(&text)
+        .map(Some)
         .map_err(|e| {
-            serde::de::Error::custom(format!("{field} {text:?} is not an RFC 3339 time: {e}"))
+            serde::de::Error::custom(format!("{field} {text:?} is not an RFC 3339 time ({e})"))
         })
 }
 
