@@ -117,6 +117,19 @@ pub fn render(template: &str, notification: &Notification) -> Result<String, Tem
     Renderer::new(notification, Mode::Text).render(template)
 }
 
+/// Renders a receiver's configured template, or, when it configures none,
+/// the default template of that name (`"slack.default.title"`).
+pub fn render_or_default(
+    configured: Option<&str>,
+    default: &str,
+    notification: &Notification,
+) -> Result<String, TemplateError> {
+    match configured {
+        Some(template) => render(template, notification),
+        None => render(&format!("{{{{ template \"{default}\" . }}}}"), notification),
+    }
+}
+
 /// Renders `template` against `notification` as HTML: every value an
 /// action prints is HTML-escaped (as Go's `html/template` escapes text),
 /// the default templates insert HTML.

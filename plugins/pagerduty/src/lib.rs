@@ -194,17 +194,6 @@ fn action(n: &Notification) -> &'static str {
     if resolved { "resolve" } else { "trigger" }
 }
 
-fn render_or(
-    n: &Notification,
-    configured: &Option<String>,
-    default: &str,
-) -> Result<String, TemplateError> {
-    match configured {
-        Some(template) => template::render(template, n),
-        None => template::render(&format!("{{{{ template \"{default}\" . }}}}"), n),
-    }
-}
-
 fn render_opt(n: &Notification, configured: &Option<String>) -> Result<String, TemplateError> {
     configured
         .as_deref()
@@ -285,7 +274,7 @@ fn event_v2(n: &Notification, c: &Config, routing_key: &str) -> Result<String, P
     if routing_key.is_empty() {
         return Err(PluginError::config("routing_key is empty"));
     }
-    let client = render_or(n, &c.client, "pagerduty.default.client")?;
+    let client = template::render_or_default(c.client.as_deref(), "pagerduty.default.client", n)?;
     let source = match &c.source {
         Some(source) => template::render(source, n)?,
         None => client.clone(),
@@ -296,7 +285,11 @@ fn event_v2(n: &Notification, c: &Config, routing_key: &str) -> Result<String, P
         event_action: action(n),
         payload: Payload {
             summary: truncate(
-                render_or(n, &c.description, "pagerduty.default.description")?,
+                template::render_or_default(
+                    c.description.as_deref(),
+                    "pagerduty.default.description",
+                    n,
+                )?,
                 MAX_SUMMARY_CHARS,
             ),
             source,
@@ -310,7 +303,11 @@ fn event_v2(n: &Notification, c: &Config, routing_key: &str) -> Result<String, P
             custom_details: details(n, &c.details)?,
         },
         client,
-        client_url: render_or(n, &c.client_url, "pagerduty.default.clientURL")?,
+        client_url: template::render_or_default(
+            c.client_url.as_deref(),
+            "pagerduty.default.clientURL",
+            n,
+        )?,
         images: Vec::new(),
         links: Vec::new(),
     };
@@ -354,17 +351,21 @@ fn event_v1(n: &Notification, c: &Config, service_key: &str) -> Result<String, P
         event_type,
         incident_key: group_hash(&n.group_key),
         description: truncate(
-            render_or(n, &c.description, "pagerduty.default.description")?,
+            template::render_or_default(
+                c.description.as_deref(),
+                "pagerduty.default.description",
+                n,
+            )?,
             MAX_SUMMARY_CHARS,
         ),
         // Alertmanager sends the client only with a trigger.
         client: if trigger {
-            render_or(n, &c.client, "pagerduty.default.client")?
+            template::render_or_default(c.client.as_deref(), "pagerduty.default.client", n)?
         } else {
             String::new()
         },
         client_url: if trigger {
-            render_or(n, &c.client_url, "pagerduty.default.clientURL")?
+            template::render_or_default(c.client_url.as_deref(), "pagerduty.default.clientURL", n)?
         } else {
             String::new()
         },

@@ -223,21 +223,9 @@ struct ApiResponse {
     ts: String,
 }
 
-/// Renders a configured template, or the named default when unset.
-fn text(
-    n: &Notification,
-    configured: &Option<String>,
-    default: &str,
-) -> Result<String, TemplateError> {
-    match configured {
-        Some(template) => template::render(template, n),
-        None => template::render(&format!("{{{{ template \"{default}\" . }}}}"), n),
-    }
-}
-
 fn message(n: &Notification, c: &Config) -> Result<Message, TemplateError> {
     let render = |t: &str| template::render(t, n);
-    let mut title = text(n, &c.title, "slack.default.title")?;
+    let mut title = template::render_or_default(c.title.as_deref(), "slack.default.title", n)?;
     if title.chars().count() > MAX_TITLE_CHARS {
         title = title.chars().take(MAX_TITLE_CHARS - 1).collect();
         title.push('…');
@@ -284,11 +272,19 @@ fn message(n: &Notification, c: &Config) -> Result<Message, TemplateError> {
     };
     let attachment = Attachment {
         title,
-        title_link: text(n, &c.title_link, "slack.default.titlelink")?,
-        pretext: text(n, &c.pretext, "slack.default.pretext")?,
-        text: text(n, &c.text, "slack.default.text")?,
-        fallback: text(n, &c.fallback, "slack.default.fallback")?,
-        callback_id: text(n, &c.callback_id, "slack.default.callbackid")?,
+        title_link: template::render_or_default(
+            c.title_link.as_deref(),
+            "slack.default.titlelink",
+            n,
+        )?,
+        pretext: template::render_or_default(c.pretext.as_deref(), "slack.default.pretext", n)?,
+        text: template::render_or_default(c.text.as_deref(), "slack.default.text", n)?,
+        fallback: template::render_or_default(c.fallback.as_deref(), "slack.default.fallback", n)?,
+        callback_id: template::render_or_default(
+            c.callback_id.as_deref(),
+            "slack.default.callbackid",
+            n,
+        )?,
         fields,
         actions,
         image_url: c
@@ -303,8 +299,8 @@ fn message(n: &Notification, c: &Config) -> Result<Message, TemplateError> {
             .map(render)
             .transpose()?
             .unwrap_or_default(),
-        footer: text(n, &c.footer, "slack.default.footer")?,
-        color: text(n, &c.color, "slack.default.color")?,
+        footer: template::render_or_default(c.footer.as_deref(), "slack.default.footer", n)?,
+        color: template::render_or_default(c.color.as_deref(), "slack.default.color", n)?,
         mrkdwn_in,
     };
     Ok(Message {
@@ -314,9 +310,13 @@ fn message(n: &Notification, c: &Config) -> Result<Message, TemplateError> {
             .map(render)
             .transpose()?
             .unwrap_or_default(),
-        username: text(n, &c.username, "slack.default.username")?,
-        icon_emoji: text(n, &c.icon_emoji, "slack.default.iconemoji")?,
-        icon_url: text(n, &c.icon_url, "slack.default.iconurl")?,
+        username: template::render_or_default(c.username.as_deref(), "slack.default.username", n)?,
+        icon_emoji: template::render_or_default(
+            c.icon_emoji.as_deref(),
+            "slack.default.iconemoji",
+            n,
+        )?,
+        icon_url: template::render_or_default(c.icon_url.as_deref(), "slack.default.iconurl", n)?,
         link_names: c.link_names,
         text: c
             .message_text
