@@ -529,37 +529,8 @@ fn plugin_config(mut config: serde_json::Value) -> Result<(serde_json::Value, Du
     {
         c.remove("update_message");
     }
-    read_file_references(&mut config)?;
+    crate::config::inline_file_references(&mut config, std::path::Path::new(""))?;
     Ok((config, timeout))
-}
-
-/// Replaces each `NAME_file: path` with `NAME: <the file's text, trimmed>`,
-/// at any depth; TLS files (`ca_file`, `cert_file`, `key_file`) stay paths.
-fn read_file_references(value: &mut serde_json::Value) -> Result<(), String> {
-    match value {
-        serde_json::Value::Object(map) => {
-            let references: Vec<String> = map
-                .keys()
-                .filter(|k| {
-                    k.ends_with("_file")
-                        && !matches!(k.as_str(), "ca_file" | "cert_file" | "key_file")
-                })
-                .cloned()
-                .collect();
-            for key in references {
-                let Some(serde_json::Value::String(path)) = map.remove(&key) else {
-                    continue;
-                };
-                let text =
-                    std::fs::read_to_string(&path).map_err(|e| format!("{key} {path:?}: {e}"))?;
-                let name = key.trim_end_matches("_file").to_string();
-                map.insert(name, serde_json::Value::String(text.trim().to_string()));
-            }
-            map.values_mut().try_for_each(read_file_references)
-        }
-        serde_json::Value::Array(items) => items.iter_mut().try_for_each(read_file_references),
-        _ => Ok(()),
-    }
 }
 
 /// The destination a receiver's configuration names, granted for its
@@ -645,12 +616,14 @@ mod tests {
         std::fs::write(&secret, "https://hooks.example.com/x\n").unwrap();
         let password = dir.path().join("password");
         std::fs::write(&password, "hunter2").unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\n").unwrap();
         let (config, timeout) = plugin_config(serde_json::json!({
             "api_url_file": secret,
             "update_message": false,
             "timeout": "3s",
             "http_config": {"basic_auth": {"username": "u", "password_file": password},
-                            "tls_config": {"ca_file": "/etc/ca.pem"}},
+                            "tls_config": {"ca_file": ca}},
         }))
         .unwrap();
         assert_eq!(timeout, Duration::from_secs(3));
@@ -659,7 +632,7 @@ mod tests {
             serde_json::json!({
                 "api_url": "https://hooks.example.com/x",
                 "http_config": {"basic_auth": {"username": "u", "password": "hunter2"},
-                                "tls_config": {"ca_file": "/etc/ca.pem"}},
+                                "tls_config": {"ca": "-----BEGIN CERTIFICATE-----"}},
             })
         );
         let (_, timeout) = plugin_config(serde_json::json!({"update_message": true})).unwrap();

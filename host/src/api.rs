@@ -13,6 +13,7 @@
 //! | `GET/POST /api/v1/query`, `/api/v1/query_range` | PromQL, Prometheus' API exactly |
 //! | `GET/POST /api/v1/series`, `/api/v1/labels`, `GET /api/v1/label/<name>/values` | series metadata |
 //! | `GET /api/v1/metadata`, `/api/v1/status/buildinfo` | what Grafana asks a Prometheus data source |
+//! | `GET /probe?target=&module=` | a blackbox_exporter module run now, its metrics as Prometheus text |
 //! | `GET /healthz` | `ok` while the process serves |
 //! | `GET /metrics` | the host's own figures, Prometheus text format |
 //!
@@ -51,6 +52,8 @@ pub struct AppState {
     pub alerting: Arc<crate::alerting::Alerting>,
     /// What mutating requests must present as their bearer token.
     pub token: Arc<str>,
+    /// blackbox_exporter's `/probe`.
+    pub probes: Arc<crate::blackbox::ProbeEndpoint>,
 }
 
 /// The API's routes; tests call it with `oneshot`, `serve` binds it.
@@ -85,6 +88,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/alerts", get(prom_alerts))
         .route("/api/v1/status/buildinfo", get(prom_buildinfo))
+        .route("/probe", get(blackbox_probe))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::NotFound })
@@ -283,6 +287,50 @@ async fn results(
         .await?
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(success(found))
+}
+
+#[derive(Deserialize)]
+struct ProbeParams {
+    target: Option<String>,
+    module: Option<String>,
+}
+
+/// blackbox_exporter's `/probe`: its status codes and plain-text errors,
+/// not the JSON envelope, because Prometheus is the client.
+async fn blackbox_probe(
+    State(state): State<AppState>,
+    Query(params): Query<ProbeParams>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    use crate::blackbox::ProbeRequestError as E;
+    let scrape_timeout = headers
+        .get("X-Prometheus-Scrape-Timeout-Seconds")
+        .and_then(|v| v.to_str().ok());
+    let answer = state
+        .probes
+        .probe(
+            params.module.as_deref(),
+            params.target.as_deref(),
+            scrape_timeout,
+        )
+        .await;
+    match answer {
+        Ok(answer) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            answer.exposition,
+        )
+            .into_response(),
+        Err(e) => {
+            let status = match e {
+                E::MissingTarget | E::UnknownModule(_) => StatusCode::BAD_REQUEST,
+                E::BadScrapeTimeout(_) | E::Unavailable(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            (status, format!("{e}\n")).into_response()
+        }
+    }
 }
 
 async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
@@ -874,6 +922,7 @@ mod tests {
                     Default::default(),
                 ),
                 token: Arc::from("s3cret"),
+                probes: Default::default(),
             },
         )
     }

@@ -10,6 +10,10 @@
 //!   ran), 0 when the invocation failed — then no plugin samples are written;
 //! - `scrape_duration_seconds` and `scrape_samples_scraped` as Prometheus
 //!   writes them;
+//! - a probe that found its target down adds `probe_failure_reason{reason}`
+//!   1 (`dns`, `connect`, `tls`, `timeout`, `status` …), which goes stale
+//!   with the next success; a job with N-of-M confirmation adds
+//!   `probe_success_confirmed` next to the raw `probe_success`;
 //! - series the previous invocation of the same job and target wrote and
 //!   this one did not get a staleness marker, so they end at once;
 //! - a sample with its own timestamp (an exporter exposing one) is stored
@@ -93,6 +97,15 @@ pub fn series_rows(
     }
     let own = |name: &str| -> Labels { merge_labels(name, &[], &target, false) };
     rows.push((own("up"), if ran { 1.0 } else { 0.0 }));
+    if record.outcome == Outcome::TargetFailure
+        && let Some(reason) = &record.failure_reason
+    {
+        let reason = [("reason".to_string(), reason.clone())];
+        rows.push((merge_labels("probe_failure_reason", &reason, &target, false), 1.0));
+    }
+    if let Some(confirmed) = record.confirmed_success {
+        rows.push((own("probe_success_confirmed"), f64::from(u8::from(confirmed))));
+    }
     rows.push((own("scrape_duration_seconds"), record.duration_seconds));
     rows.push((
         own("scrape_samples_scraped"),
@@ -158,6 +171,7 @@ mod tests {
             failure_reason: None,
             message: String::new(),
             samples,
+            confirmed_success: None,
         }
     }
 

@@ -11,6 +11,7 @@
 //!   bounded concurrency and back-off;
 //! - [`storage`] keeps results, plugin records and plugin key-value state in one redb file;
 //! - [`telemetry`] counts what the host does and renders it as Prometheus text;
+//! - [`blackbox`] answers blackbox_exporter's `/probe` with probe plugins;
 //! - [`api`] is the only module that knows axum: the HTTP API.
 //!
 //! Data flows one way: scheduler tick → runtime invokes the plugin → the
@@ -37,6 +38,7 @@
 
 pub mod alerting;
 pub mod api;
+pub mod blackbox;
 pub mod cli;
 pub mod config;
 pub mod ingest;

@@ -51,6 +51,8 @@ pub struct Grants {
     pub tcp: Vec<String>,
     /// UDP `host:port` patterns.
     pub udp: Vec<String>,
+    /// Destinations of ICMP echo (`lookout:plugin/icmp`): `host`, `*`, `{target}`.
+    pub icmp: Vec<String>,
     /// Absolute paths the plugin may read (never write).
     pub files: Vec<String>,
     /// Environment variable names passed through.
@@ -62,6 +64,7 @@ impl Grants {
         self.http.is_empty()
             && self.tcp.is_empty()
             && self.udp.is_empty()
+            && self.icmp.is_empty()
             && self.files.is_empty()
             && self.env.is_empty()
     }
@@ -81,6 +84,7 @@ impl Grants {
             http: merge(&self.http, &other.http),
             tcp: merge(&self.tcp, &other.tcp),
             udp: merge(&self.udp, &other.udp),
+            icmp: merge(&self.icmp, &other.icmp),
             files: merge(&self.files, &other.files),
             env: merge(&self.env, &other.env),
         }
@@ -93,6 +97,7 @@ impl Grants {
             ("http", &self.http),
             ("tcp", &self.tcp),
             ("udp", &self.udp),
+            ("icmp", &self.icmp),
             ("files (read-only)", &self.files),
             ("env", &self.env),
         ] {
@@ -272,6 +277,10 @@ pub struct InvocationRecord {
     pub failure_reason: Option<String>,
     pub message: String,
     pub samples: Vec<Sample>,
+    /// With N-of-M confirmation (`confirm = "3/5"`): whether the target
+    /// counts as up after this probe, stored as `probe_success_confirmed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmed_success: Option<bool>,
 }
 
 /// One alert inside a notification (Alertmanager's webhook v4 fields).
@@ -313,4 +322,37 @@ pub struct Notification {
 pub struct Delivery {
     pub remote_id: Option<String>,
     pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn icmp_grants_read_from_toml_and_from_records_that_predate_them() {
+        // A job's `[jobs.grants]` table.
+        let grants: Grants = toml::from_str("icmp = [\"{target}\", \"10.0.0.1\"]\n").unwrap();
+        assert_eq!(grants.icmp, ["{target}", "10.0.0.1"]);
+        assert!(!grants.is_empty());
+        // Plugin records stored before lookout:plugin@0.2.0 have no `icmp`.
+        let old: Grants =
+            serde_json::from_str(r#"{"http":[],"tcp":["{target}"],"udp":[],"files":[],"env":[]}"#)
+                .unwrap();
+        assert!(old.icmp.is_empty());
+        assert!(toml::from_str::<Grants>("ping = [\"x\"]\n").is_err());
+    }
+
+    #[test]
+    fn icmp_grants_merge_and_show() {
+        let install = Grants {
+            icmp: vec!["{target}".into()],
+            ..Grants::default()
+        };
+        let job = Grants {
+            icmp: vec!["{target}".into(), "192.0.2.1".into()],
+            ..Grants::default()
+        };
+        assert_eq!(install.union(&job).icmp, ["{target}", "192.0.2.1"]);
+        assert_eq!(install.describe_lines(), ["icmp: {target}"]);
+    }
 }

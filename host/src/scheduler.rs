@@ -15,6 +15,13 @@
 //! up to [`MAX_BACKOFF`]. A probe that runs and finds its target down is not
 //! a plugin failure: it keeps its schedule, because that is when monitoring
 //! matters most. The state is visible in `/api/v1/jobs` and `/metrics`.
+//!
+//! What blackbox_exporter leaves to the scraper, a probe job does itself:
+//! with `confirm = "N/M"` each result also carries the confirmed verdict
+//! (down while at least N of the last M probes failed), stored as
+//! `probe_success_confirmed` beside the raw `probe_success`; with
+//! `every_while_failing` the next probe after a failure comes after that
+//! shorter interval, so a confirmation (or a recovery) is seen sooner.
 
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
@@ -209,6 +216,8 @@ impl<S: ResultSink + 'static> TargetTask<S> {
         let mut next = first_run(&job.schedule, spread);
         let mut failures = 0u32;
         let mut backoff_until: Option<Instant> = None;
+        // The last M probe verdicts (true = failed), for `confirm`.
+        let mut verdicts: std::collections::VecDeque<bool> = std::collections::VecDeque::new();
         let running = Arc::new(tokio::sync::Mutex::new(()));
         // Samples are stamped with the tick's time, not the moment the task
         // woke: regular timestamps compress to almost nothing (delta-of-delta
@@ -257,9 +266,22 @@ impl<S: ResultSink + 'static> TargetTask<S> {
                 );
                 continue;
             };
-            let (record, kind) = self.invoke(tick_ms(tick)).await;
+            let (mut record, kind) = self.invoke(tick_ms(tick)).await;
             drop(permit);
             drop(guard);
+            if let Some(confirm) = job.confirm
+                && self.job.plugin.world() == World::Probe
+            {
+                record.confirmed_success =
+                    Some(confirmed_success(&mut verdicts, confirm, record.success));
+            }
+            if let Some(fast) = job.every_while_failing
+                && !record.success
+            {
+                // Sooner than the schedule, never later; and not back to
+                // back when the probe itself takes longer than `fast`.
+                next = next.min((tick + fast).max(Instant::now() + fast / 2));
+            }
 
             // Acknowledge (count, show, back off) only what is stored.
             let outcome = record.outcome;
@@ -329,6 +351,7 @@ impl<S: ResultSink + 'static> TargetTask<S> {
             failure_reason: None,
             message: String::new(),
             samples: Vec::new(),
+            confirmed_success: None,
         };
         let mut kind = None;
         let result = match self.job.plugin.world() {
@@ -361,6 +384,21 @@ impl<S: ResultSink + 'static> TargetTask<S> {
         record.duration_seconds = t0.elapsed().as_secs_f64();
         (record, kind)
     }
+}
+
+/// Adds a probe's verdict to the window of the last `confirm.of` and says
+/// whether the target counts as up: down while at least `confirm.failures`
+/// of them failed.
+fn confirmed_success(
+    verdicts: &mut std::collections::VecDeque<bool>,
+    confirm: crate::config::Confirm,
+    success: bool,
+) -> bool {
+    verdicts.push_back(!success);
+    while verdicts.len() > confirm.of as usize {
+        verdicts.pop_front();
+    }
+    verdicts.iter().filter(|failed| **failed).count() < confirm.failures as usize
 }
 
 /// A stable fraction in [0, 1) for spreading a target's runs.
@@ -423,6 +461,20 @@ fn instant_to_ms(at: Instant) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn confirmation_is_n_failures_of_the_last_m() {
+        let confirm = crate::config::Confirm { failures: 2, of: 3 };
+        let mut window = std::collections::VecDeque::new();
+        let verdicts: Vec<bool> = [true, false, true, false, false, true, true, true]
+            .into_iter()
+            .map(|success| confirmed_success(&mut window, confirm, success))
+            .collect();
+        // One failure in three is not enough; the second makes it down, and
+        // it stays down until the window holds fewer than two failures.
+        assert_eq!(verdicts, [true, true, true, false, false, false, true, true]);
+        assert_eq!(window.len(), 3);
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {

@@ -671,6 +671,7 @@ mod tests {
             failure_reason: None,
             message: String::new(),
             samples: vec![],
+            confirmed_success: None,
         }
     }
 

@@ -459,10 +459,8 @@ fn render_histograms(
 }
 
 /// Escapes a label value for the text format.
-fn esc(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+fn esc(v: &str) -> std::borrow::Cow<'_, str> {
+    lookout_expfmt::escape_label_value(v)
 }
 
 #[cfg(test)]
@@ -484,6 +482,7 @@ mod tests {
             failure_reason: Some("deadline".into()),
             message: String::new(),
             samples: vec![],
+            confirmed_success: None,
         };
         t.invocation_finished(&r, Some(FailureKind::Deadline));
         r.outcome = Outcome::Success;

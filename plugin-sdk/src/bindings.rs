@@ -6,8 +6,9 @@
 //! which has no typed wrapper yet, and for plugins that need something the
 //! wrapper does not offer.
 //!
-//! All four modules share one set of `lookout:plugin/types` and
-//! `lookout:plugin/host` bindings (those of [`probe`]), and every WASI
+//! All four modules share one set of `lookout:plugin/types`,
+//! `lookout:plugin/host` and `lookout:plugin/icmp` bindings (those of
+//! [`probe`]), and every WASI
 //! interface is taken from the [`wasip2`] crate, so a `wasip2` pollable or
 //! stream is the same Rust type here, in the SDK's [`http`](crate::http)
 //! client and in any other library built on `wasip2`.
@@ -66,27 +67,31 @@ macro_rules! generate_world {
 }
 
 /// Bindings of the `probe` world; also the home of the shared
-/// `lookout:plugin/types` and `lookout:plugin/host` bindings.
+/// `lookout:plugin/types`, `lookout:plugin/host` and `lookout:plugin/icmp`
+/// bindings.
 pub mod probe {
     generate_world!("probe", "lookout_plugin_sdk::bindings::probe", {
-        "lookout:plugin/types@0.1.0": generate,
-        "lookout:plugin/host@0.1.0": generate,
+        "lookout:plugin/types@0.2.0": generate,
+        "lookout:plugin/host@0.2.0": generate,
+        "lookout:plugin/icmp@0.2.0": generate,
     });
 }
 
 /// Bindings of the `exporter` world.
 pub mod exporter {
     generate_world!("exporter", "lookout_plugin_sdk::bindings::exporter", {
-        "lookout:plugin/types@0.1.0": crate::bindings::probe::lookout::plugin::types,
-        "lookout:plugin/host@0.1.0": crate::bindings::probe::lookout::plugin::host,
+        "lookout:plugin/types@0.2.0": crate::bindings::probe::lookout::plugin::types,
+        "lookout:plugin/host@0.2.0": crate::bindings::probe::lookout::plugin::host,
+        "lookout:plugin/icmp@0.2.0": crate::bindings::probe::lookout::plugin::icmp,
     });
 }
 
 /// Bindings of the `notifier` world.
 pub mod notifier {
     generate_world!("notifier", "lookout_plugin_sdk::bindings::notifier", {
-        "lookout:plugin/types@0.1.0": crate::bindings::probe::lookout::plugin::types,
-        "lookout:plugin/host@0.1.0": crate::bindings::probe::lookout::plugin::host,
+        "lookout:plugin/types@0.2.0": crate::bindings::probe::lookout::plugin::types,
+        "lookout:plugin/host@0.2.0": crate::bindings::probe::lookout::plugin::host,
+        "lookout:plugin/icmp@0.2.0": crate::bindings::probe::lookout::plugin::icmp,
     });
 }
 
@@ -96,7 +101,8 @@ pub mod notifier {
 /// `lookout_plugin_sdk::bindings::detector::export!(MyDetector);`.
 pub mod detector {
     generate_world!("detector", "lookout_plugin_sdk::bindings::detector", {
-        "lookout:plugin/types@0.1.0": crate::bindings::probe::lookout::plugin::types,
-        "lookout:plugin/host@0.1.0": crate::bindings::probe::lookout::plugin::host,
+        "lookout:plugin/types@0.2.0": crate::bindings::probe::lookout::plugin::types,
+        "lookout:plugin/host@0.2.0": crate::bindings::probe::lookout::plugin::host,
+        "lookout:plugin/icmp@0.2.0": crate::bindings::probe::lookout::plugin::icmp,
     });
 }

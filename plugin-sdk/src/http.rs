@@ -59,7 +59,7 @@ use wasip2::io::streams::{OutputStream, StreamError};
 
 pub use client_config::{Authorization, BasicAuth, HttpClientConfig};
 pub use status::StatusCodes;
-use url::Url;
+pub use url::Url;
 
 pub use crate::Error;
 use crate::FailureReason;

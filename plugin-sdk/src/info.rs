@@ -21,6 +21,9 @@ pub struct Capabilities {
     pub tcp: Vec<String>,
     /// `host:port` patterns for wasi:sockets UDP traffic or [`TARGET`].
     pub udp: Vec<String>,
+    /// Hosts (`host`, `*` or [`TARGET`]) the plugin may ping through
+    /// [`icmp`](crate::icmp).
+    pub icmp: Vec<String>,
     /// Absolute paths opened read-only (`/proc`).
     pub files: Vec<String>,
     /// Environment variable names.
@@ -100,6 +103,16 @@ impl PluginInfo {
         self
     }
 
+    /// Asks to send ICMP echo requests ([`icmp`](crate::icmp)) to hosts
+    /// matching `patterns`: `host`, `*` or [`TARGET`]. Like a tcp or udp
+    /// grant, it also enables name lookup.
+    pub fn icmp<S: Into<String>>(mut self, patterns: impl IntoIterator<Item = S>) -> Self {
+        self.capabilities
+            .icmp
+            .extend(patterns.into_iter().map(Into::into));
+        self
+    }
+
     /// Asks to read files under the given absolute paths.
     pub fn files<S: Into<String>>(mut self, paths: impl IntoIterator<Item = S>) -> Self {
         self.capabilities
@@ -134,6 +147,7 @@ impl From<PluginInfo> for wit::PluginInfo {
             http,
             tcp,
             udp,
+            icmp,
             files,
             env,
         } = info.capabilities;
@@ -146,6 +160,7 @@ impl From<PluginInfo> for wit::PluginInfo {
                 http,
                 tcp,
                 udp,
+                icmp,
                 files,
                 env,
             },
@@ -165,6 +180,7 @@ mod tests {
             .http([TARGET])
             .http(vec!["*.example.com".to_owned()])
             .tcp(["db:5432"])
+            .icmp([TARGET])
             .files(["/proc"])
             .env(["HOME"]);
         assert_eq!(info.capabilities.http, ["{target}", "*.example.com"]);
@@ -172,6 +188,7 @@ mod tests {
         assert_eq!(wit.version, "1.2.3");
         assert_eq!(wit.config_schema.as_deref(), Some("{}"));
         assert_eq!(wit.capabilities.tcp, ["db:5432"]);
+        assert_eq!(wit.capabilities.icmp, ["{target}"]);
         assert_eq!(wit.capabilities.files, ["/proc"]);
         assert_eq!(wit.capabilities.env, ["HOME"]);
         assert!(wit.capabilities.udp.is_empty());

@@ -99,6 +99,7 @@ mod config;
 pub mod encoding;
 mod error;
 pub mod http;
+pub mod icmp;
 mod info;
 pub mod kv;
 pub mod log;
@@ -106,6 +107,9 @@ pub mod net;
 mod notify;
 mod report;
 pub mod template;
+#[cfg(feature = "tls")]
+pub mod tls;
+pub mod udp;
 
 use std::time::Duration;
 

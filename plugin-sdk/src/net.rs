@@ -28,7 +28,7 @@
 //! The host decides where a plugin may connect: an address the plugin was not
 //! granted (or any address, without a tcp grant) fails with
 //! [`FailureReason::Denied`]. Name lookup is enabled only for plugins with a
-//! tcp or udp grant; without one, resolving a name fails with
+//! tcp, udp or icmp grant; without one, resolving a name fails with
 //! [`FailureReason::Dns`] (the host answers `permanent-resolver-failure`).
 //! Every failure is an [`Error`] carrying the [`FailureReason`] a probe
 //! reports, so a probe turns one into its report with
@@ -83,7 +83,7 @@ impl Error {
 }
 
 /// The failure reason and a human explanation of a wasi:sockets error code.
-fn classify(code: ErrorCode) -> (FailureReason, &'static str) {
+pub(crate) fn classify(code: ErrorCode) -> (FailureReason, &'static str) {
     use FailureReason as R;
     match code {
         ErrorCode::ConnectionRefused => (R::Connect, "connection refused"),
@@ -103,7 +103,7 @@ fn classify(code: ErrorCode) -> (FailureReason, &'static str) {
         ErrorCode::PermanentResolverFailure => (
             R::Dns,
             "name lookup failed (permanent resolver failure; the host enables lookup only \
-             for plugins granted tcp or udp)",
+             for plugins granted tcp, udp or icmp)",
         ),
         ErrorCode::InvalidArgument => (R::Other, "invalid argument"),
         ErrorCode::NotSupported => (R::Other, "not supported by the host"),
@@ -194,6 +194,93 @@ fn ip_literal(host: &str) -> Option<IpAddr> {
         .and_then(|rest| rest.strip_suffix(']'))
         .unwrap_or(host);
     bare.parse().ok()
+}
+
+/// Which address family to use when a name has both: blackbox_exporter's
+/// `preferred_ip_protocol` (`ip6` by default, as there) and
+/// `ip_protocol_fallback` (default true).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpPreference {
+    pub prefer_v6: bool,
+    pub fallback: bool,
+}
+
+impl Default for IpPreference {
+    fn default() -> Self {
+        IpPreference {
+            prefer_v6: true,
+            fallback: true,
+        }
+    }
+}
+
+impl IpPreference {
+    /// From blackbox_exporter's option values; a bad protocol is a
+    /// [`FailureReason::Config`] error naming the option.
+    pub fn from_options(preferred: Option<&str>, fallback: Option<bool>) -> Result<Self, Error> {
+        let prefer_v6 = match preferred.map(str::to_ascii_lowercase).as_deref() {
+            None | Some("") | Some("ip6") => true,
+            Some("ip4") => false,
+            Some(other) => {
+                return Err(Error::new(
+                    FailureReason::Config,
+                    format!("preferred_ip_protocol {other:?}: use ip4 or ip6"),
+                ));
+            }
+        };
+        Ok(IpPreference {
+            prefer_v6,
+            fallback: fallback.unwrap_or(true),
+        })
+    }
+}
+
+/// Resolves `host` and picks the address blackbox_exporter would: the
+/// first of the preferred family, else (with fallback, or for an IP
+/// literal) the first of the other; without fallback a missing family is a
+/// [`FailureReason::Dns`] failure.
+pub fn choose_address(
+    host: &str,
+    port: u16,
+    preference: IpPreference,
+    timeout: Duration,
+) -> Result<SocketAddr, Error> {
+    let addresses = resolve(host, port, timeout)?;
+    if let Some(preferred) = addresses
+        .iter()
+        .find(|a| a.is_ipv6() == preference.prefer_v6)
+    {
+        return Ok(*preferred);
+    }
+    if preference.fallback || ip_literal(host).is_some() {
+        return addresses
+            .first()
+            .copied()
+            .ok_or_else(|| Error::new(FailureReason::Dns, format!("{host}: no addresses")));
+    }
+    Err(Error::new(
+        FailureReason::Dns,
+        format!(
+            "{host} has no {} address (ip_protocol_fallback is off)",
+            if preference.prefer_v6 { "IPv6" } else { "IPv4" }
+        ),
+    ))
+}
+
+/// blackbox_exporter's `probe_ip_addr_hash`: FNV-1a (32 bit) of the
+/// address's bytes (4 for IPv4 and IPv4-mapped IPv6, else 16), so a change
+/// of address shows as a change of value.
+pub fn ip_addr_hash(ip: IpAddr) -> u32 {
+    let bytes = match ip {
+        IpAddr::V4(v4) => v4.octets().to_vec(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.octets().to_vec(),
+            None => v6.octets().to_vec(),
+        },
+    };
+    bytes.iter().fold(0x811c_9dc5, |hash: u32, &byte| {
+        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+    })
 }
 
 /// A connected TCP stream.
@@ -324,7 +411,7 @@ impl TcpStream {
 }
 
 /// `timeout` from now, saturating far in the future.
-fn deadline_after(timeout: Duration) -> Instant {
+pub(crate) fn deadline_after(timeout: Duration) -> Instant {
     let now = Instant::now();
     now.checked_add(timeout)
         .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
@@ -332,7 +419,7 @@ fn deadline_after(timeout: Duration) -> Instant {
 
 /// Blocks until `pollable` is ready, or fails with a timeout of `what` when
 /// `deadline` passes first.
-fn wait(pollable: &Pollable, deadline: Instant, what: &str) -> Result<(), Error> {
+pub(crate) fn wait(pollable: &Pollable, deadline: Instant, what: &str) -> Result<(), Error> {
     if pollable.ready() {
         return Ok(());
     }
@@ -349,7 +436,7 @@ fn wait(pollable: &Pollable, deadline: Instant, what: &str) -> Result<(), Error>
     }
 }
 
-fn ip_socket_address(addr: SocketAddr) -> IpSocketAddress {
+pub(crate) fn ip_socket_address(addr: SocketAddr) -> IpSocketAddress {
     match addr {
         SocketAddr::V4(addr) => {
             let [a, b, c, d] = addr.ip().octets();
@@ -370,7 +457,7 @@ fn ip_socket_address(addr: SocketAddr) -> IpSocketAddress {
     }
 }
 
-fn socket_addr(addr: IpSocketAddress) -> SocketAddr {
+pub(crate) fn socket_addr(addr: IpSocketAddress) -> SocketAddr {
     match addr {
         IpSocketAddress::Ipv4(addr) => {
             let (a, b, c, d) = addr.address;
@@ -393,6 +480,19 @@ fn ip_addr(address: IpAddress) -> IpAddr {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn ip_addr_hash_is_fnv1a_of_the_address_bytes() {
+        // Go: fnv.New32a() over net.IP.To4() / To16(); blackbox_exporter
+        // 0.23 reported 3668918509 (0xdaaf40ed) for 127.0.0.1 side by side.
+        assert_eq!(ip_addr_hash("127.0.0.1".parse().unwrap()), 0xdaaf_40ed);
+        assert_eq!(
+            ip_addr_hash("::ffff:127.0.0.1".parse().unwrap()),
+            ip_addr_hash("127.0.0.1".parse().unwrap())
+        );
+        assert_ne!(ip_addr_hash("::1".parse().unwrap()), 0);
+    }
+
     use super::*;
 
     #[test]

@@ -8,7 +8,7 @@ fn install_list_inspect_run_remove() -> Result {
     let out = lookout.install("lookout_plugin_http")?;
     assert!(out.contains("installed http"), "{out}");
     assert!(out.contains("(probe plugin)"), "{out}");
-    assert!(out.contains("asks for http: {target}"), "{out}");
+    assert!(out.contains("asks for tcp: {target}"), "{out}");
     assert!(out.contains("sha256"), "{out}");
     // Installing the same file again is a no-op.
     assert!(
@@ -99,7 +99,8 @@ fn help_exists_for_every_command() -> Result {
     Ok(())
 }
 
-/// A server speaking a line protocol: a banner, then `+PONG` for `PING`.
+/// A server speaking a line protocol: a banner, then `+PONG` for `PING`;
+/// `QUIT` closes the connection.
 fn line_server() -> Result<std::net::SocketAddr> {
     use std::io::{BufRead, BufReader, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -112,8 +113,12 @@ fn line_server() -> Result<std::net::SocketAddr> {
                 let mut line = String::new();
                 let mut reader = BufReader::new(conn);
                 while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
-                    if line.trim_end() == "PING" {
-                        let _ = writer.write_all(b"+PONG\r\n");
+                    match line.trim_end() {
+                        "PING" => {
+                            let _ = writer.write_all(b"+PONG\r\n");
+                        }
+                        "QUIT" => return,
+                        _ => {}
                     }
                     line.clear();
                 }
@@ -165,11 +170,20 @@ fn tcp_probe_speaks_blackbox_query_response() -> Result {
         0.0
     );
 
+    // The server keeps the connection open: as blackbox_exporter, that is a
+    // timeout, not a regex failure.
     let miss = run(r#"{"query_response": [{"send": "PING"}, {"expect": "^\\+NOPE"}]}"#)?;
     assert_eq!(miss["success"], false, "{miss}");
-    assert_eq!(miss["failure_reason"], "protocol", "{miss}");
+    assert_eq!(miss["failure_reason"], "timeout", "{miss}");
     assert_eq!(
         sample(&miss, "probe_failed_due_to_regex").unwrap()["value"],
+        0.0
+    );
+    // A reply that ends without the line is one.
+    let closed = run(r#"{"query_response": [{"send": "QUIT"}, {"expect": "^\\+NOPE"}]}"#)?;
+    assert_eq!(closed["failure_reason"], "protocol", "{closed}");
+    assert_eq!(
+        sample(&closed, "probe_failed_due_to_regex").unwrap()["value"],
         1.0
     );
 
@@ -307,4 +321,148 @@ fn http_probe_checks_bodies_headers_and_schemes_like_blackbox() -> Result {
         Some("Basic dTpw")
     );
     Ok(())
+}
+
+/// A run of the http probe as JSON.
+fn run_http(lookout: &Lookout, target: &str, config: &str) -> Result<serde_json::Value> {
+    let out = lookout.run(&[
+        "run", "http", "--target", target, "--json", "--timeout", "2s", "--config", config,
+    ]);
+    serde_json::from_slice(&out.stdout).map_err(|e| {
+        anyhow::anyhow!("{e}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    })
+}
+
+fn sample_value(result: &serde_json::Value, name: &str) -> Option<f64> {
+    result["samples"]
+        .as_array()?
+        .iter()
+        .find(|s| s["name"] == name)?["value"]
+        .as_f64()
+}
+
+#[test]
+fn http_probe_asserts_json_bodies() -> Result {
+    let lookout = Lookout::new();
+    lookout.install("lookout_plugin_http")?;
+    let server = TargetServer::start(200);
+    server.set_body(r#"{"status": "ok", "checks": [{"name": "db", "latency_ms": 12}], "version": "2.4.1"}"#);
+    let config = |assertions: &str| format!(r#"{{"fail_if_body_json_not_matches": {assertions}}}"#);
+    let ok = run_http(
+        &lookout,
+        &server.url(),
+        &config(r#"[{"path": "status", "equals": "ok"}, {"path": "checks.0.latency_ms", "regexp": "^[0-9]{1,2}$"}, {"path": "version", "regexp": "^2\\."}]"#),
+    )?;
+    assert_eq!(ok["success"], true, "{ok}");
+    let wrong = run_http(&lookout, &server.url(), &config(r#"[{"path": "status", "equals": "degraded"}]"#))?;
+    assert_eq!(wrong["success"], false, "{wrong}");
+    assert_eq!(wrong["failure_reason"], "body");
+    assert!(wrong["message"].as_str().unwrap().contains("\"status\""), "{wrong}");
+    let missing = run_http(&lookout, &server.url(), &config(r#"[{"path": "checks.3.name", "equals": "x"}]"#))?;
+    assert_eq!(missing["failure_reason"], "body", "{missing}");
+    server.set_body("<html>not json</html>");
+    let not_json = run_http(&lookout, &server.url(), &config(r#"[{"path": "status", "equals": "ok"}]"#))?;
+    assert!(not_json["message"].as_str().unwrap().contains("not JSON"), "{not_json}");
+    Ok(())
+}
+
+#[test]
+fn http_probe_upgrades_websockets_and_exchanges_a_message() -> Result {
+    let lookout = Lookout::new();
+    lookout.install("lookout_plugin_http")?;
+    let addr = websocket_server()?;
+    let echo = run_http(
+        &lookout,
+        &format!("ws://{addr}/echo"),
+        r#"{"websocket": {"send": "ping 42", "expect": "^echo: ping (\\d+)$"}}"#,
+    )?;
+    assert_eq!(echo["success"], true, "{echo}");
+    assert_eq!(sample_value(&echo, "probe_http_status_code"), Some(101.0));
+
+    let silent = run_http(
+        &lookout,
+        &format!("ws://{addr}/echo"),
+        r#"{"websocket": {"send": "ping", "expect": "^pong$"}}"#,
+    )?;
+    assert_eq!(silent["success"], false, "{silent}");
+    assert_eq!(silent["failure_reason"], "body", "{silent}");
+    assert_eq!(sample_value(&silent, "probe_http_status_code"), Some(101.0));
+
+    let forged = run_http(&lookout, &format!("ws://{addr}/bad-accept"), "{}")?;
+    assert_eq!(forged["failure_reason"], "protocol", "{forged}");
+    let plain = run_http(&lookout, &format!("ws://{addr}/plain"), "{}")?;
+    assert_eq!(plain["failure_reason"], "status", "{plain}");
+    assert_eq!(sample_value(&plain, "probe_http_status_code"), Some(200.0));
+    Ok(())
+}
+
+/// A WebSocket server: `/echo` upgrades and answers each text message with
+/// `echo: <message>`; `/bad-accept` upgrades with a wrong accept value;
+/// anything else is a plain 200.
+fn websocket_server() -> Result<std::net::SocketAddr> {
+    use base64::Engine;
+    use sha1::Digest;
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(3)));
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&seen).to_string();
+                let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let key = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+                    .unwrap_or("")
+                    .trim()
+                    .to_string();
+                if path == "/plain" || key.is_empty() {
+                    let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+                    return;
+                }
+                let mut sha = sha1::Sha1::new();
+                sha.update(format!("{key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11").as_bytes());
+                let mut accept = base64::engine::general_purpose::STANDARD.encode(sha.finalize());
+                if path == "/bad-accept" {
+                    accept = "AAAAAAAAAAAAAAAAAAAAAAAAAAA=".into();
+                }
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+                );
+                // Client frames are masked; answer text frames unmasked.
+                loop {
+                    let mut header = [0u8; 2];
+                    if conn.read_exact(&mut header).is_err() {
+                        return;
+                    }
+                    let opcode = header[0] & 0x0f;
+                    let len = (header[1] & 0x7f) as usize;
+                    let mut mask = [0u8; 4];
+                    let mut payload = vec![0u8; len];
+                    if len >= 126 || conn.read_exact(&mut mask).is_err() || conn.read_exact(&mut payload).is_err() {
+                        return;
+                    }
+                    payload.iter_mut().enumerate().for_each(|(i, b)| *b ^= mask[i % 4]);
+                    if opcode == 0x8 {
+                        return;
+                    }
+                    let reply = format!("echo: {}", String::from_utf8_lossy(&payload));
+                    let mut frame = vec![0x81, reply.len() as u8];
+                    frame.extend_from_slice(reply.as_bytes());
+                    let _ = conn.write_all(&frame);
+                }
+            });
+        }
+    });
+    Ok(addr)
 }

@@ -184,3 +184,71 @@ fn acknowledged_results_survive_kill_9() -> Result {
     }
     Ok(())
 }
+
+/// What blackbox_exporter leaves out: the reason of every failure as a
+/// series, N-of-M confirmation beside the raw verdict, and a faster pace
+/// while failing.
+#[test]
+fn failures_are_confirmed_n_of_m_and_probed_faster() -> Result {
+    let server = TargetServer::start(200);
+    let lookout = Lookout::new();
+    lookout.install("lookout_plugin_http")?;
+    let served = lookout.serve(&format!(
+        r#"
+[[jobs]]
+name = "web"
+plugin = "http"
+every = "3s"
+every_while_failing = "300ms"
+confirm = "2/3"
+timeout = "250ms"
+targets = ["{}"]
+"#,
+        server.url()
+    ))?;
+    let instant = |query: &str| -> Result<Vec<Value>> {
+        let q: String = form_urlencoded::byte_serialize(query.as_bytes()).collect();
+        Ok(served
+            .data(&format!("/api/v1/query?query={q}"))?["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default())
+    };
+    let value = |query: &str| -> Result<Option<String>> {
+        Ok(instant(query)?
+            .first()
+            .and_then(|s| s["value"][1].as_str().map(str::to_string)))
+    };
+    wait_for(Duration::from_secs(10), "a confirmed success", || {
+        Ok((value("probe_success_confirmed")?.as_deref() == Some("1")).then_some(()))
+    })?;
+
+    server.set_status(500);
+    wait_for(Duration::from_secs(10), "a confirmed failure", || {
+        Ok((value("probe_success_confirmed")?.as_deref() == Some("0")).then_some(()))
+    })?;
+    let results = served.results("web")?;
+    let failed: Vec<i64> = results
+        .iter()
+        .filter(|r| r["success"] == false)
+        .filter_map(|r| r["started_ms"].as_i64())
+        .collect();
+    assert!(failed.len() >= 2, "{results:?}");
+    // The second failure (the one that confirms) came at the failing pace,
+    // not 3 s after the first.
+    let gap = failed[1] - failed[0];
+    assert!((200..=1000).contains(&gap), "failing probes {gap} ms apart");
+    // The raw verdict says 0 from the first failure; the reason is a series.
+    assert_eq!(value("probe_success")?.as_deref(), Some("0"));
+    let reasons = instant("probe_failure_reason")?;
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert_eq!(reasons[0]["metric"]["reason"], "status");
+
+    server.set_status(200);
+    wait_for(Duration::from_secs(10), "the target confirmed up again", || {
+        Ok((value("probe_success_confirmed")?.as_deref() == Some("1")).then_some(()))
+    })?;
+    // The reason went stale with the first success.
+    assert!(instant("probe_failure_reason")?.is_empty());
+    Ok(())
+}

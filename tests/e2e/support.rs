@@ -390,3 +390,99 @@ pub fn seed(name: &str) -> PathBuf {
     .join("../../shared/fixtures/seed-configs")
     .join(name)
 }
+
+/// The real blackbox_exporter (Debian's `prometheus-blackbox-exporter`)
+/// serving a modules file on a free port, killed on drop.
+pub struct BlackboxExporter {
+    child: Child,
+    pub addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl BlackboxExporter {
+    /// Starts it with `config` (a `modules:` file's text) and waits until it
+    /// answers.
+    pub fn start(config: &str) -> Result<BlackboxExporter> {
+        let dir = tempfile::tempdir()?;
+        let config_path = dir.path().join("blackbox.yml");
+        std::fs::write(&config_path, config)?;
+        BlackboxExporter::start_file(&config_path, dir)
+    }
+
+    /// Starts it with a modules file the caller wrote into `dir`.
+    pub fn start_file(config: &Path, dir: tempfile::TempDir) -> Result<BlackboxExporter> {
+        let addr = free_addr()?;
+        let log_path = dir.path().join("blackbox.log");
+        let log = std::fs::File::create(&log_path)?;
+        let child = Command::new("/usr/bin/prometheus-blackbox-exporter")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--web.listen-address={addr}"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("starting blackbox_exporter: install `prometheus-blackbox-exporter`")?;
+        let mut blackbox = BlackboxExporter {
+            child,
+            addr,
+            _dir: dir,
+        };
+        wait_for(
+            Duration::from_secs(10),
+            "blackbox_exporter to listen",
+            || {
+                if let Some(status) = blackbox.child.try_wait()? {
+                    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                    bail!("blackbox_exporter exited ({status}): {log}");
+                }
+                Ok(http_get(addr, "/metrics")
+                    .ok()
+                    .filter(|(status, _)| *status == 200))
+            },
+        )?;
+        Ok(blackbox)
+    }
+
+    /// `/probe` for one module and target: its samples by name (labels
+    /// included, as in the exposition text).
+    pub fn probe_samples(
+        &self,
+        module: &str,
+        target: &str,
+    ) -> Result<std::collections::HashMap<String, f64>> {
+        probe_samples(self.addr, module, target)
+    }
+}
+
+impl Drop for BlackboxExporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `/probe?module=&target=` of a blackbox-compatible server (the real one
+/// or lookout): its samples by name, labels included as written.
+pub fn probe_samples(
+    addr: SocketAddr,
+    module: &str,
+    target: &str,
+) -> Result<std::collections::HashMap<String, f64>> {
+    let target: String = form_urlencoded::byte_serialize(target.as_bytes()).collect();
+    let (status, body) = http_get(addr, &format!("/probe?module={module}&target={target}"))?;
+    if status != 200 {
+        bail!("{addr} /probe {module} {target}: {status} {body}");
+    }
+    Ok(body
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            Some((name.to_string(), value.parse().ok()?))
+        })
+        .collect())
+}
+
+/// A 127.0.0.1 address with a port nobody listens on (at the moment).
+pub fn free_addr() -> Result<SocketAddr> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+}

@@ -7,6 +7,7 @@
 //! - `bench-tsdb`     lookout's time-series engine side by side with a real Prometheus
 //! - `bench-alerts`   rule fires → notifier invoked latency, end to end, beyond configured waits
 //! - `bench-rules`    1,000 rules over 10,100 series: lookout and Prometheus side by side
+//! - `bench-probes`   HTTP probes/s and CPU per probe: lookout and blackbox_exporter side by side
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -14,7 +15,9 @@ use std::process::Command;
 use anyhow::{Context, bail};
 
 mod alert_latency;
+mod node_bench;
 mod peer_bench;
+mod probe_bench;
 mod rules_bench;
 
 /// Plugin crates built to wasm, and the file each produces.
@@ -31,6 +34,12 @@ const PLUGINS: &[(&str, &str)] = &[
     ("lookout-plugin-slack", "lookout_plugin_slack"),
     ("lookout-plugin-pagerduty", "lookout_plugin_pagerduty"),
     ("lookout-plugin-email", "lookout_plugin_email"),
+    ("lookout-plugin-dns", "lookout_plugin_dns"),
+    ("lookout-plugin-grpc", "lookout_plugin_grpc"),
+    ("lookout-plugin-icmp", "lookout_plugin_icmp"),
+    ("lookout-plugin-node", "lookout_plugin_node"),
+    ("lookout-plugin-redis", "lookout_plugin_redis"),
+    ("lookout-plugin-postgres", "lookout_plugin_postgres"),
     ("lookout-fixture-hostile", "lookout_fixture_hostile"),
 ];
 
@@ -45,13 +54,19 @@ const DEFAULT_INSTALL: &[&str] = &[
     "lookout_plugin_slack",
     "lookout_plugin_pagerduty",
     "lookout_plugin_email",
+    "lookout_plugin_dns",
+    "lookout_plugin_grpc",
+    "lookout_plugin_icmp",
+    "lookout_plugin_node",
+    "lookout_plugin_redis",
+    "lookout_plugin_postgres",
 ];
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(job) = args.first() else {
         bail!(
-            "usage: cargo xtask <build-plugins|run|test|bench|bench-tsdb|bench-alerts|bench-rules> [args]"
+            "usage: cargo xtask <build-plugins|run|test|bench|bench-tsdb|bench-alerts|bench-rules|bench-node|bench-probes> [args]"
         );
     };
     let rest = &args[1..];
@@ -67,6 +82,12 @@ fn main() -> anyhow::Result<()> {
         "bench-rules" => {
             status(cargo().args(["build", "--release", "-p", "lookout"]))?;
             rules_bench::run(&target_dir().join("release").join("lookout"))
+        }
+        "bench-node" => node_bench::run(rest),
+        "bench-probes" => {
+            let wasm = build_plugins()?;
+            status(cargo().args(["build", "--release", "-p", "lookout"]))?;
+            probe_bench::run(&target_dir().join("release").join("lookout"), &wasm)
         }
         "bench-alerts" => {
             let wasm = build_plugins()?;
@@ -214,10 +235,18 @@ const TEST_PEERS: &[(&str, &str)] = &[
     ("prometheus", "promtool"),
     ("prometheus-alertmanager", "amtool"),
     ("openssl", "openssl"),
+    ("prometheus-blackbox-exporter", "prometheus-blackbox-exporter"),
+    ("prometheus-node-exporter", "prometheus-node-exporter"),
+    ("redis-server", "redis-server"),
+    ("postgresql", "/usr/lib/postgresql/15/bin/initdb"),
 ];
 
 /// Python packages of the real peers (module to import, PyPI package).
-const PYTHON_PEERS: &[(&str, &str)] = &[("aiosmtpd", "aiosmtpd")];
+const PYTHON_PEERS: &[(&str, &str)] = &[
+    ("aiosmtpd", "aiosmtpd"),
+    ("grpc", "grpcio"),
+    ("grpc_health", "grpcio-health-checking"),
+];
 
 /// Installs missing peer packages with apt (CI and fresh machines run as
 /// root); elsewhere says what to install.

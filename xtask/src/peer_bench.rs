@@ -139,6 +139,20 @@ pub(crate) fn wait_ready(addr: SocketAddr, path: &str) -> anyhow::Result<()> {
     bail!("{addr}{path} not ready after 60 s")
 }
 
+/// utime + stime of a process, in seconds.
+pub(crate) fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command may hold spaces; fields count from after its ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .context("/proc stat")?
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
+    Ok(ticks / 100.0) // USER_HZ
+}
+
 pub(crate) fn free_addr() -> anyhow::Result<SocketAddr> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
 }

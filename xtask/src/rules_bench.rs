@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::peer_bench::{Killed, free_addr, http_get_body, wait_ready};
+use crate::peer_bench::{Killed, cpu_seconds, free_addr, http_get_body, wait_ready};
 
 #[path = "../../host/crates/rules/benches/support/workload.rs"]
 mod workload;
@@ -69,20 +69,6 @@ fn openmetrics(end_s: i64) -> String {
     }
     out.push_str("# EOF\n");
     out
-}
-
-/// utime + stime of a process, in seconds.
-fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // The command may hold spaces; fields count from after its ')'.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .context("/proc stat")?
-        .1
-        .split_whitespace()
-        .collect();
-    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
-    Ok(ticks / 100.0) // USER_HZ
 }
 
 /// Sum over rule groups of their last evaluation's duration (seconds), and

@@ -67,6 +67,17 @@ pub fn run(args: CheckArgs, data: &Path) -> anyhow::Result<()> {
     if data.join("lookout.redb").exists() {
         let storage = Storage::open(data).context("opening the data directory to check plugins")?;
         check_plugins(&config, &storage)?;
+        for warning in missing_probers(&config, &storage)? {
+            println!("warning: {warning}");
+        }
+    }
+    if let Some(modules) = &config.blackbox {
+        println!(
+            "{}: ok ({} blackbox modules: {})",
+            modules.source,
+            modules.modules.len(),
+            modules.modules.keys().cloned().collect::<Vec<_>>().join(", ")
+        );
     }
     if !rules.groups.is_empty() {
         println!(
@@ -85,6 +96,21 @@ pub fn run(args: CheckArgs, data: &Path) -> anyhow::Result<()> {
         config.jobs.iter().map(|j| j.targets.len()).sum::<usize>()
     );
     Ok(())
+}
+
+/// Blackbox modules whose prober plugin is not installed: `/probe`
+/// answers those with an error, the other modules still work.
+pub fn missing_probers(config: &config::Config, storage: &Storage) -> anyhow::Result<Vec<String>> {
+    let mut missing = Vec::new();
+    for module in config.blackbox.iter().flat_map(|b| b.modules.values()) {
+        if storage.plugin(&module.plugin)?.is_none() {
+            missing.push(format!(
+                "module `{}` needs plugin `{}`, which is not installed",
+                module.name, module.plugin
+            ));
+        }
+    }
+    Ok(missing)
 }
 
 /// Every job's plugin must be installed and be a probe or an exporter.

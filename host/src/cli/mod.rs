@@ -156,6 +156,9 @@ struct OneShotArgs {
     /// Extra TCP host:port grant (repeatable), e.g. an SMTP server.
     #[arg(long = "grant-tcp", value_name = "PATTERN")]
     grant_tcp: Vec<String>,
+    /// Extra ICMP echo destination grant (repeatable): a host, `*` or `{target}`.
+    #[arg(long = "grant-icmp", value_name = "PATTERN")]
+    grant_icmp: Vec<String>,
 }
 
 impl OneShot {
@@ -165,6 +168,7 @@ impl OneShot {
             timeout,
             grant_http,
             grant_tcp,
+            grant_icmp,
         } = args;
         let timeout = crate::config::parse_duration(&timeout)
             .map_err(|e| anyhow::anyhow!("--timeout: {e}"))?;
@@ -175,6 +179,7 @@ impl OneShot {
         let extra = crate::model::Grants {
             http: grant_http,
             tcp: grant_tcp,
+            icmp: grant_icmp,
             ..Default::default()
         };
         let grants = record.grants.union(&extra);

@@ -175,6 +175,10 @@ pub async fn run(args: ServeArgs, data: &Path) -> anyhow::Result<()> {
     let alerting_tasks = alerting.spawn(registry.clone(), stopped.clone(), telemetry.clone());
     let (token, token_path) = api_token(config.token_file.as_deref(), data)?;
     tracing::info!(token_file = %token_path.display(), "mutating API requests need the bearer token in this file");
+    let probes = Arc::new(match &config.blackbox {
+        Some(modules) => crate::blackbox::ProbeEndpoint::new(modules, &registry),
+        None => crate::blackbox::ProbeEndpoint::default(),
+    });
     let state = AppState {
         storage,
         board: scheduler.board(),
@@ -183,6 +187,7 @@ pub async fn run(args: ServeArgs, data: &Path) -> anyhow::Result<()> {
         rules,
         alerting,
         token: Arc::from(token),
+        probes,
     };
     println!(
         "lookout listening on http://{bound} ({} jobs from {})",

@@ -46,6 +46,7 @@ use toml::Spanned;
 use crate::model::{Grants, Limits};
 use crate::runtime::limits;
 
+pub mod blackbox;
 mod prometheus;
 
 /// Default address of the API: loopback only, like every exporter's
@@ -103,6 +104,9 @@ pub struct Config {
     pub external_url: Option<String>,
     /// `[[alerting.receivers]]`: receivers delivered by notifier plugins.
     pub plugin_receivers: Vec<PluginReceiver>,
+    /// blackbox_exporter modules (`[probes] blackbox_modules`, or the file
+    /// itself), for jobs that name one and for `/probe`.
+    pub blackbox: Option<blackbox::BlackboxModules>,
     /// After a restart, an alert whose `for` is at least this long gets its
     /// pending time back (Prometheus' `--rules.alert.for-grace-period`, 10m).
     pub for_grace_period: Duration,
@@ -120,6 +124,9 @@ pub struct Job {
     pub plugin: String,
     /// Line of the `plugin` key, for errors found later (plugin not installed).
     pub plugin_line: usize,
+    /// The blackbox module the job runs, when it names one instead of a
+    /// plugin and config.
+    pub module: Option<String>,
     pub schedule: Schedule,
     pub targets: Vec<String>,
     /// Labels added to every series of a target, index-aligned with
@@ -133,6 +140,33 @@ pub struct Job {
     /// Grants added to what the plugin's install granted.
     pub grants: Grants,
     pub limits: Limits,
+    /// N-of-M confirmation of a probe's verdict (`confirm = "3/5"`).
+    pub confirm: Option<Confirm>,
+    /// The interval while the last probe failed (`every_while_failing`).
+    pub every_while_failing: Option<Duration>,
+}
+
+/// A target counts as down when at least `failures` of its last `of`
+/// probes failed (Uptime Kuma's retries are `confirm = "N/N"`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Confirm {
+    pub failures: u32,
+    pub of: u32,
+}
+
+impl FromStr for Confirm {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Confirm, String> {
+        let bad = || format!("`{text}` is not N/M (e.g. 3/5: down when 3 of the last 5 probes failed)");
+        let (n, m) = text.split_once('/').ok_or_else(bad)?;
+        let failures: u32 = n.trim().parse().map_err(|_| bad())?;
+        let of: u32 = m.trim().parse().map_err(|_| bad())?;
+        if failures == 0 || failures > of || of > 100 {
+            return Err(format!("`{text}`: need 1 ≤ N ≤ M ≤ 100"));
+        }
+        Ok(Confirm { failures, of })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -179,7 +213,16 @@ struct RawConfig {
     #[serde(default)]
     alerting: RawAlerting,
     #[serde(default)]
+    probes: RawProbes,
+    #[serde(default)]
     jobs: Vec<RawJob>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawProbes {
+    /// A blackbox_exporter configuration (`modules:`), relative to this file.
+    blackbox_modules: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -262,7 +305,9 @@ struct RawScheduler {
 #[serde(deny_unknown_fields)]
 struct RawJob {
     name: Spanned<String>,
-    plugin: Spanned<String>,
+    plugin: Option<Spanned<String>>,
+    /// A blackbox module instead of plugin + config.
+    module: Option<Spanned<String>>,
     every: Option<Spanned<String>>,
     cron: Option<Spanned<String>>,
     targets: Spanned<Vec<String>>,
@@ -276,6 +321,8 @@ struct RawJob {
     labels: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     honor_labels: bool,
+    confirm: Option<Spanned<String>>,
+    every_while_failing: Option<Spanned<String>>,
 }
 
 /// Reads and validates a configuration file: lookout's TOML, or a
@@ -288,14 +335,20 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         message: format!("cannot read: {e}"),
     })?;
     let file = path.display().to_string();
-    let mut config = match path.extension().and_then(|e| e.to_str()) {
-        Some("yml" | "yaml") => prometheus::parse(&text, &file)?,
-        _ => parse(&text, &file)?,
-    };
     let base = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
+    let mut config = match path.extension().and_then(|e| e.to_str()) {
+        Some("yml" | "yaml") if blackbox::looks_like_blackbox(&text) => {
+            // blackbox_exporter's own file: its modules answer `/probe`.
+            let mut config = parse("", &file)?;
+            config.blackbox = Some(blackbox::parse(&text, &file, base)?);
+            config
+        }
+        Some("yml" | "yaml") => prometheus::parse(&text, &file)?,
+        _ => parse_in(&text, &file, base)?,
+    };
     config.rule_files =
         crate::rules::resolve_rule_files(base, &config.rule_patterns, &mut config.warnings);
     config.alertmanager_config = config.alertmanager_config.map(|p| base.join(p));
@@ -303,8 +356,14 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     Ok(config)
 }
 
-/// Parses configuration text; `file` names it in errors.
+/// Parses configuration text; `file` names it in errors. Files it refers
+/// to are read relative to the working directory.
 pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+    parse_in(text, file, Path::new("."))
+}
+
+/// Parses configuration text; files it refers to are relative to `base`.
+fn parse_in(text: &str, file: &str, base: &Path) -> Result<Config, ConfigError> {
     let at = |span: std::ops::Range<usize>, message: String| {
         let (line, column) = line_col(text, span.start);
         ConfigError {
@@ -380,6 +439,10 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         None => DEFAULT_MAX_CONCURRENCY,
     };
 
+    let blackbox = match &raw.probes.blackbox_modules {
+        Some(path) => Some(blackbox::load(&base.join(path.get_ref()))?),
+        None => None,
+    };
     let mut jobs: Vec<Job> = Vec::new();
     for raw_job in raw.jobs {
         let name = raw_job.name.get_ref().clone();
@@ -399,6 +462,60 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
                 format!("job `{name}` is defined twice"),
             ));
         }
+        // Where the job's plugin and options come from.
+        enum Source {
+            Plugin(String, usize),
+            Module(blackbox::BlackboxModule, usize),
+        }
+        let source = match (&raw_job.plugin, &raw_job.module) {
+            (Some(_), Some(m)) => {
+                return Err(at(
+                    m.span(),
+                    format!("job `{name}`: set `plugin` or `module`, not both"),
+                ));
+            }
+            (None, None) => {
+                return Err(at(
+                    raw_job.name.span(),
+                    format!(
+                        "job `{name}` needs `plugin = \"…\"` or a blackbox `module = \"…\"`"
+                    ),
+                ));
+            }
+            (Some(p), None) => Source::Plugin(p.get_ref().clone(), line_col(text, p.span().start).0),
+            (None, Some(m)) => {
+                let Some(modules) = &blackbox else {
+                    return Err(at(
+                        m.span(),
+                        format!(
+                            "job `{name}`: module `{}` needs a blackbox file: [probes] blackbox_modules = \"blackbox.yml\"",
+                            m.get_ref()
+                        ),
+                    ));
+                };
+                let Some(module) = modules.modules.get(m.get_ref()) else {
+                    let known: Vec<&str> = modules.modules.keys().map(|k| k.as_str()).collect();
+                    return Err(at(
+                        m.span(),
+                        format!(
+                            "job `{name}`: module `{}` is not in {} (its modules: {})",
+                            m.get_ref(),
+                            modules.source,
+                            known.join(", ")
+                        ),
+                    ));
+                };
+                if raw_job.config.is_some() {
+                    return Err(at(
+                        m.span(),
+                        format!(
+                            "job `{name}`: a module job takes its options from the module; remove `config`"
+                        ),
+                    ));
+                }
+                Source::Module(module.clone(), line_col(text, m.span().start).0)
+            }
+        };
         let schedule = match (&raw_job.every, &raw_job.cron) {
             (Some(_), Some(c)) => {
                 return Err(at(
@@ -475,6 +592,13 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
                 ));
             }
             limits.timeout = d;
+        } else if let Source::Module(blackbox::BlackboxModule { timeout: Some(t), .. }, _) = &source {
+            // As blackbox_exporter: the module's timeout, capped by how
+            // often it runs (Prometheus' scrape timeout there).
+            limits.timeout = (*t).min(limits::MAX_TIMEOUT);
+            if let Schedule::Every(every) = &schedule {
+                limits.timeout = limits.timeout.min(*every);
+            }
         } else if let Schedule::Every(every) = &schedule {
             limits.timeout = limits.timeout.min(*every);
         }
@@ -492,12 +616,50 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
             }
             limits.memory_bytes = bytes;
         }
-        let config_json = serde_json::to_string(&raw_job.config.unwrap_or_default())
-            .map_err(|e| at(raw_job.name.span(), format!("job `{name}`: config: {e}")))?;
+        let confirm = match &raw_job.confirm {
+            Some(c) => Some(
+                c.get_ref()
+                    .parse::<Confirm>()
+                    .map_err(|e| at(c.span(), format!("job `{name}`: confirm: {e}")))?,
+            ),
+            None => None,
+        };
+        let every_while_failing = match &raw_job.every_while_failing {
+            Some(v) => {
+                let d = parse_duration(v.get_ref()).map_err(|e| {
+                    at(v.span(), format!("job `{name}`: every_while_failing: {e}"))
+                })?;
+                if d < Duration::from_millis(100) || d > schedule.nominal_interval() {
+                    return Err(at(
+                        v.span(),
+                        format!(
+                            "job `{name}`: every_while_failing must be between 100ms and the job's interval ({})",
+                            format_duration(schedule.nominal_interval())
+                        ),
+                    ));
+                }
+                Some(d)
+            }
+            None => None,
+        };
+        let (plugin, plugin_line, config_json, module) = match source {
+            Source::Module(module, line) => {
+                (module.plugin, line, module.config_json, Some(module.name))
+            }
+            Source::Plugin(plugin, line) => (
+                plugin,
+                line,
+                serde_json::to_string(&raw_job.config.unwrap_or_default()).map_err(|e| {
+                    at(raw_job.name.span(), format!("job `{name}`: config: {e}"))
+                })?,
+                None,
+            ),
+        };
         jobs.push(Job {
             name,
-            plugin: raw_job.plugin.get_ref().clone(),
-            plugin_line: line_col(text, raw_job.plugin.span().start).0,
+            plugin,
+            plugin_line,
+            module,
             schedule,
             target_labels: vec![
                 raw_job.labels.clone().into_iter().collect();
@@ -508,6 +670,8 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
             config_json,
             grants: raw_job.grants,
             limits,
+            confirm,
+            every_while_failing,
         });
     }
     let mut plugin_receivers: Vec<PluginReceiver> = Vec::new();
@@ -545,6 +709,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         alertmanager_config: raw.alerting.config.map(PathBuf::from),
         external_url: raw.alerting.external_url,
         plugin_receivers,
+        blackbox,
         for_grace_period,
         for_outage_tolerance,
         rule_files: Vec::new(),
@@ -558,6 +723,34 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
 pub fn embedded_default(listen: SocketAddr) -> Config {
     let text = include_str!("default-config.toml").replace("{listen}", &listen.to_string());
     parse(&text, "<embedded default config>").expect("the embedded default config is valid")
+}
+
+/// Replaces each `NAME_file: path` with `NAME: <the file's text, trimmed>`,
+/// at any depth (`password_file`, `bearer_token_file`, `ca_file` …), as the
+/// Prometheus tools do when they load a file: a plugin reads no files, it
+/// gets what they hold. Relative paths start at `base`.
+pub fn inline_file_references(value: &mut serde_json::Value, base: &Path) -> Result<(), String> {
+    match value {
+        serde_json::Value::Object(map) => {
+            let references: Vec<String> =
+                map.keys().filter(|k| k.ends_with("_file")).cloned().collect();
+            for key in references {
+                let Some(serde_json::Value::String(path)) = map.remove(&key) else {
+                    continue;
+                };
+                let text = std::fs::read_to_string(base.join(&path))
+                    .map_err(|e| format!("{key} {path:?}: {e}"))?;
+                let name = key.trim_end_matches("_file").to_string();
+                map.insert(name, serde_json::Value::String(text.trim().to_string()));
+            }
+            map.values_mut()
+                .try_for_each(|v| inline_file_references(v, base))
+        }
+        serde_json::Value::Array(items) => items
+            .iter_mut()
+            .try_for_each(|v| inline_file_references(v, base)),
+        _ => Ok(()),
+    }
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -754,6 +947,80 @@ targets = ["127.0.0.1:22"]
             "[[jobs]]\nname = \"a\"\nplugin = \"http\"\nevery = \"1s\"\ntargets = [\"x\"]\ngrants = { sockets = [\"*\"] }\n",
         );
         assert!(e.message.contains("unknown field `sockets`"), "{e}");
+    }
+
+    #[test]
+    fn jobs_run_blackbox_modules_from_a_modules_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("blackbox.yml"),
+            "modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n    http:\n      valid_status_codes: [200]\n  tcp_connect:\n    prober: tcp\n",
+        )
+        .unwrap();
+        let write = |text: &str| {
+            let path = dir.path().join("lookout.toml");
+            std::fs::write(&path, text).unwrap();
+            load(&path)
+        };
+        let head = "[probes]\nblackbox_modules = \"blackbox.yml\"\n";
+        let config = write(&format!(
+            "{head}[[jobs]]\nname = \"web\"\nmodule = \"http_2xx\"\nevery = \"2s\"\ntargets = [\"http://a/\"]\n\n[[jobs]]\nname = \"port\"\nmodule = \"tcp_connect\"\nevery = \"1m\"\ntimeout = \"3s\"\ntargets = [\"a:1\"]\n"
+        ))
+        .unwrap();
+        let web = &config.jobs[0];
+        assert_eq!(web.plugin, "http");
+        assert_eq!(web.module.as_deref(), Some("http_2xx"));
+        assert_eq!(web.config_json, r#"{"valid_status_codes":[200]}"#);
+        // The module's 5 s, capped by the 2 s interval.
+        assert_eq!(web.limits.timeout, Duration::from_secs(2));
+        assert_eq!(web.plugin_line, 5);
+        assert_eq!(config.jobs[1].limits.timeout, Duration::from_secs(3));
+        assert_eq!(config.blackbox.as_ref().unwrap().modules.len(), 2);
+
+        let err = write(&format!(
+            "{head}[[jobs]]\nname = \"web\"\nmodule = \"icmp\"\nevery = \"2s\"\ntargets = [\"a\"]\n"
+        ))
+        .unwrap_err();
+        assert_eq!(err.line, 5, "{err}");
+        assert!(err.message.contains("module `icmp` is not in"), "{err}");
+        assert!(err.message.contains("http_2xx, tcp_connect"), "{err}");
+
+        let err = write("[[jobs]]\nname = \"web\"\nmodule = \"http_2xx\"\nevery = \"2s\"\ntargets = [\"a\"]\n").unwrap_err();
+        assert_eq!(err.line, 3, "{err}");
+        assert!(err.message.contains("[probes] blackbox_modules"), "{err}");
+
+        let err = write(&format!(
+            "{head}[[jobs]]\nname = \"web\"\nmodule = \"http_2xx\"\nplugin = \"http\"\nevery = \"2s\"\ntargets = [\"a\"]\n"
+        ))
+        .unwrap_err();
+        assert!(err.message.contains("not both"), "{err}");
+
+        // The modules file itself loads as a configuration that serves /probe.
+        let config = load(&dir.path().join("blackbox.yml")).unwrap();
+        assert!(config.jobs.is_empty());
+        assert_eq!(config.blackbox.unwrap().modules.len(), 2);
+    }
+
+    #[test]
+    fn confirmation_and_the_failing_interval_are_checked() {
+        let job = |extra: &str| {
+            parse(
+                &format!("[[jobs]]\nname = \"w\"\nplugin = \"http\"\nevery = \"30s\"\ntargets = [\"http://a/\"]\n{extra}"),
+                "t.toml",
+            )
+        };
+        let config = job("confirm = \"3/5\"\nevery_while_failing = \"5s\"\n").unwrap();
+        assert_eq!(config.jobs[0].confirm, Some(Confirm { failures: 3, of: 5 }));
+        assert_eq!(config.jobs[0].every_while_failing, Some(Duration::from_secs(5)));
+        for (bad, why) in [
+            ("confirm = \"5/3\"", "1 ≤ N ≤ M"),
+            ("confirm = \"three\"", "not N/M"),
+            ("every_while_failing = \"1m\"", "between 100ms"),
+        ] {
+            let err = job(bad).unwrap_err();
+            assert_eq!(err.line, 6, "{err}");
+            assert!(err.message.contains(why), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -260,6 +260,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
             name,
             plugin: SCRAPE_PLUGIN.to_string(),
             plugin_line: line,
+            module: None,
             schedule: Schedule::Every(every),
             targets,
             target_labels,
@@ -270,6 +271,8 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
                 timeout,
                 ..Limits::default()
             },
+            confirm: None,
+            every_while_failing: None,
         });
     }
 
@@ -340,6 +343,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         alertmanager_config: None,
         external_url: None,
         plugin_receivers: Vec::new(),
+        blackbox: None,
         for_grace_period: super::DEFAULT_FOR_GRACE_PERIOD,
         for_outage_tolerance: super::DEFAULT_FOR_OUTAGE_TOLERANCE,
         rule_files: Vec::new(),

@@ -14,12 +14,18 @@
 //! output cap ([`limits`]). Whatever the plugin does, the caller gets a
 //! result or an [`InvocationError`] naming the reason; the host never panics
 //! on a plugin's behalf.
+//!
+//! Besides WASI, the host implements the contract's own interfaces: `host`
+//! (logging and key-value state, below) and `icmp` (ping on the plugin's
+//! behalf, [`icmp`], checked against the `icmp` grants).
 
 mod bindings;
+mod icmp;
 pub mod limits;
 mod sandbox;
 
 use std::io::Write;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -36,6 +42,12 @@ use crate::model::{
 use bindings::types as wit;
 use sandbox::{Identity, InvocationState};
 pub use sandbox::{expand_target, target_host_port};
+
+/// The version of `lookout:plugin` this host speaks (`wit/plugin.wit`).
+pub const CONTRACT_VERSION: &str = "0.2.0";
+
+/// The detector world's export, named with the contract version.
+const DETECTION_EXPORT: &str = "lookout:plugin/detection@0.2.0";
 
 /// Where plugins keep their key-value state (`lookout:plugin/host.kv-*`).
 /// Storage implements it; the runtime only calls it, off the async threads.
@@ -58,15 +70,23 @@ pub enum PrepareError {
     #[error("invalid component: {0}")]
     Invalid(String),
     #[error(
-        "component implements none of lookout's worlds (lookout:plugin@0.1.0): a plugin exports \
-         `describe` and one of `probe` (probe), `collect` (exporter), `notify` (notifier) or \
-         `lookout:plugin/detection@0.1.0` (detector); this component exports [{}]",
+        "component implements none of lookout's worlds (lookout:plugin@{CONTRACT_VERSION}): a \
+         plugin exports `describe` and one of `probe` (probe), `collect` (exporter), `notify` \
+         (notifier) or `{DETECTION_EXPORT}` (detector); this component exports [{}]",
         .exports.join(", ")
     )]
     NoWorld { exports: Vec<String> },
+    #[error(
+        "component was built against lookout:plugin@{found} (it uses `{item}`), but this lookout \
+         speaks lookout:plugin@{CONTRACT_VERSION}: rebuild the plugin against the current \
+         wit/plugin.wit (for Rust, the current lookout-plugin-sdk)"
+    )]
+    ContractVersion { found: String, item: String },
     #[error("component targets the {world} world but is missing the export `{missing}`")]
     MissingExport { world: World, missing: &'static str },
-    #[error("component does not match the {world} world of lookout:plugin@0.1.0: {detail}")]
+    #[error(
+        "component does not match the {world} world of lookout:plugin@{CONTRACT_VERSION}: {detail}"
+    )]
     Link { world: World, detail: String },
     #[error("compile cache at {path}: {source}")]
     Cache {
@@ -173,6 +193,8 @@ impl Runtime {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(|e| e.to_string())?;
         bindings::host::add_to_linker::<_, HasSelf<InvocationState>>(&mut linker, |s| s)
+            .map_err(|e| e.to_string())?;
+        bindings::icmp::add_to_linker::<_, HasSelf<InvocationState>>(&mut linker, |s| s)
             .map_err(|e| e.to_string())?;
 
         let mut hasher = Sha256Hasher(Sha256::new());
@@ -365,6 +387,7 @@ impl Runtime {
                 http: info.capabilities.http,
                 tcp: info.capabilities.tcp,
                 udp: info.capabilities.udp,
+                icmp: info.capabilities.icmp,
                 files: info.capabilities.files,
                 env: info.capabilities.env,
             },
@@ -615,8 +638,6 @@ fn check_header(wasm: &[u8]) -> Result<(), PrepareError> {
     }
 }
 
-const DETECTION_EXPORT: &str = "lookout:plugin/detection@0.1.0";
-
 /// Which world a component implements, judged by its exports.
 fn classify_world(engine: &Engine, component: &Component) -> Result<World, PrepareError> {
     let ty = component.component_type();
@@ -624,6 +645,10 @@ fn classify_world(engine: &Engine, component: &Component) -> Result<World, Prepa
         .exports(engine)
         .map(|(name, _)| name.to_string())
         .collect();
+    let imports = ty.imports(engine).map(|(name, _)| name.to_string());
+    if let Some((item, found)) = other_contract_version(imports.chain(exports.iter().cloned())) {
+        return Err(PrepareError::ContractVersion { found, item });
+    }
     let has = |name: &str| exports.iter().any(|e| e == name);
     let world = if has("probe") {
         World::Probe
@@ -643,6 +668,21 @@ fn classify_world(engine: &Engine, component: &Component) -> Result<World, Prepa
         });
     }
     Ok(world)
+}
+
+/// The first `lookout:plugin/…@version` among a component's import and
+/// export names whose version is not [`CONTRACT_VERSION`]: a plugin built
+/// against another contract, which would otherwise fail with a link error
+/// about one of its types.
+fn other_contract_version(names: impl IntoIterator<Item = String>) -> Option<(String, String)> {
+    names.into_iter().find_map(|name| {
+        let version = name
+            .strip_prefix("lookout:plugin/")?
+            .split_once('@')?
+            .1
+            .to_string();
+        (version != CONTRACT_VERSION).then_some((name, version))
+    })
 }
 
 /// The timeout the plugin is told: a little under the host's deadline, so
@@ -827,6 +867,89 @@ fn failure_reason_str(reason: wit::FailureReason) -> &'static str {
 
 impl bindings::types::Host for InvocationState {}
 
+impl bindings::icmp::Host for InvocationState {
+    async fn echo(
+        &mut self,
+        request: bindings::icmp::EchoRequest,
+    ) -> wasmtime::Result<Result<bindings::icmp::EchoReply, (bindings::icmp::IcmpError, String)>>
+    {
+        use bindings::icmp::IcmpError;
+        let address = |text: &str| text.trim_matches(['[', ']']).parse::<IpAddr>();
+        let Ok(destination) = address(&request.destination) else {
+            return Ok(Err((
+                IcmpError::Invalid,
+                format!(
+                    "destination {:?} is not an IP address (resolve names first)",
+                    request.destination
+                ),
+            )));
+        };
+        let source = match request.source.as_deref().map(address).transpose() {
+            Ok(source) => source,
+            Err(_) => {
+                return Ok(Err((
+                    IcmpError::Invalid,
+                    format!(
+                        "source {:?} is not an IP address",
+                        request.source.unwrap_or_default()
+                    ),
+                )));
+            }
+        };
+        let who = &self.host.identity;
+        if !self.icmp.permits(destination) {
+            tracing::warn!(
+                plugin = %who.plugin, job = %who.job, target = %who.target,
+                denied = %destination, "capability denied: ICMP echo to an address not granted"
+            );
+            return Ok(Err((
+                IcmpError::Denied,
+                format!("denied by the sandbox: no icmp grant covers {destination}"),
+            )));
+        }
+        let wait = Duration::from_millis(request.timeout_ms.into());
+        let echo = icmp::EchoRequest {
+            destination,
+            source,
+            payload: request.payload,
+            ttl: request.ttl,
+            dont_fragment: request.dont_fragment,
+            deadline: Instant::now()
+                .checked_add(wait)
+                .map_or(self.deadline, |d| d.min(self.deadline)),
+        };
+        Ok(match icmp::echo(&echo).await {
+            Ok(reply) => {
+                tracing::debug!(
+                    plugin = %who.plugin, job = %who.job, target = %who.target,
+                    destination = %destination, socket = ?reply.socket, rtt = ?reply.rtt,
+                    "icmp echo answered"
+                );
+                let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+                Ok(bindings::icmp::EchoReply {
+                    rtt_ns: nanos(reply.rtt),
+                    setup_ns: nanos(reply.setup),
+                    hop_limit: reply.hop_limit,
+                })
+            }
+            Err(error) => {
+                let code = match &error {
+                    icmp::EchoError::Unsupported(_) => IcmpError::Unsupported,
+                    icmp::EchoError::Timeout(_) => IcmpError::Timeout,
+                    icmp::EchoError::Unreachable(_) => IcmpError::Unreachable,
+                    icmp::EchoError::Invalid(_) => IcmpError::Invalid,
+                    icmp::EchoError::Other(_) => IcmpError::Other,
+                };
+                tracing::debug!(
+                    plugin = %who.plugin, job = %who.job, target = %who.target,
+                    destination = %destination, error = %error, "icmp echo failed"
+                );
+                Err((code, error.to_string()))
+            }
+        })
+    }
+}
+
 impl bindings::host::Host for InvocationState {
     async fn log(&mut self, level: bindings::host::Level, message: String) -> wasmtime::Result<()> {
         use bindings::host::Level;
@@ -939,6 +1062,46 @@ mod tests {
             Some("memory allocation of 1048576 bytes failed")
         );
         assert_eq!(stderr_summary("\n  \n"), None);
+    }
+
+    #[test]
+    fn components_of_another_contract_version_are_named() {
+        let names = |list: &[&str]| list.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            other_contract_version(
+                names(&["wasi:io/poll@0.2.12", "lookout:plugin/host@0.1.0", "probe"]).into_iter()
+            ),
+            Some(("lookout:plugin/host@0.1.0".to_string(), "0.1.0".to_string()))
+        );
+        let current = format!("lookout:plugin/icmp@{CONTRACT_VERSION}");
+        assert_eq!(
+            other_contract_version(
+                names(&[&current, "describe", "wasi:cli/stdout@0.2.12"]).into_iter()
+            ),
+            None
+        );
+        let message = PrepareError::ContractVersion {
+            found: "0.1.0".into(),
+            item: "lookout:plugin/host@0.1.0".into(),
+        }
+        .to_string();
+        assert!(
+            message.contains("lookout:plugin@0.1.0") && message.contains("lookout:plugin@0.2.0"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn contract_version_is_the_wit_package_version() {
+        let wit = include_str!("../../../wit/plugin.wit");
+        assert!(
+            wit.contains(&format!("package lookout:plugin@{CONTRACT_VERSION};")),
+            "wit/plugin.wit and CONTRACT_VERSION disagree"
+        );
+        assert_eq!(
+            DETECTION_EXPORT,
+            format!("lookout:plugin/detection@{CONTRACT_VERSION}")
+        );
     }
 
     #[test]

@@ -8,6 +8,10 @@
 //! - TCP/UDP: `allow_tcp`/`allow_udp` only when granted, and a
 //!   `socket_addr_check` that compares every connect/send address with the
 //!   granted patterns, host names resolved when the store is built.
+//! - ICMP: `lookout:plugin/icmp.echo` reaches only addresses of the `icmp`
+//!   grants ([`IcmpPolicy`]), resolved the same way.
+//! - Name lookup: enabled with any tcp, udp or icmp grant (a plugin that
+//!   may reach a host by name must be able to resolve it).
 //! - Files: one read-only preopen per granted path; nothing else exists.
 //! - Environment: only the named variables, copied from the host's.
 
@@ -41,6 +45,7 @@ pub struct InvocationState {
     pub(super) http: WasiHttpCtx,
     pub(super) table: ResourceTable,
     pub(super) http_policy: HttpPolicy,
+    pub(super) icmp: IcmpPolicy,
     pub(super) limiter: MemoryLimiter,
     pub(super) host: HostServices,
     /// When the epoch callback interrupts the guest.
@@ -215,6 +220,18 @@ impl WasiHttpHooks for HttpPolicy {
     }
 }
 
+/// Where `icmp.echo` may send: the `icmp` grants' addresses. A pattern's
+/// port, if any, is ignored (ICMP has none).
+pub struct IcmpPolicy {
+    allowed: SocketAllowList,
+}
+
+impl IcmpPolicy {
+    pub(super) fn permits(&self, ip: IpAddr) -> bool {
+        self.allowed.permits_ip(ip)
+    }
+}
+
 /// Caps linear memory and remembers whether the cap was hit, so the trap
 /// that follows (Rust aborts on allocation failure) is reported as a memory
 /// limit rather than a bare trap.
@@ -277,9 +294,26 @@ impl SocketAllowList {
             || self.addrs.contains(&(addr.ip(), None))
     }
 
+    /// Whether some pattern covers `ip`, whatever its port.
+    fn permits_ip(&self, ip: IpAddr) -> bool {
+        !self.any_host_ports.is_empty() || self.addrs.iter().any(|(a, _)| *a == ip)
+    }
+
     fn is_empty(&self) -> bool {
         self.any_host_ports.is_empty() && self.addrs.is_empty()
     }
+}
+
+/// Where every file is made by the kernel on read, from memory.
+const NON_BLOCKING_FILE_ROOTS: [&str; 2] = ["/proc", "/sys"];
+
+fn files_never_block(files: &[String]) -> bool {
+    !files.is_empty()
+        && files.iter().all(|f| {
+            NON_BLOCKING_FILE_ROOTS
+                .iter()
+                .any(|root| std::path::Path::new(f).starts_with(root))
+        })
 }
 
 /// Builds the WASI context and HTTP policy for one invocation.
@@ -294,13 +328,19 @@ pub(super) async fn build_state(
     let http = expand_target(&grants.http, &target);
     let tcp = Arc::new(SocketAllowList::resolve(&expand_target(&grants.tcp, &target)).await);
     let udp = Arc::new(SocketAllowList::resolve(&expand_target(&grants.udp, &target)).await);
+    let icmp = SocketAllowList::resolve(&expand_target(&grants.icmp, &target)).await;
 
     let stderr = MemoryOutputPipe::new(limits::STDERR_CAPTURE_BYTES);
     let mut builder = WasiCtxBuilder::new();
     builder.stderr(stderr.clone());
     builder.allow_tcp(!tcp.is_empty());
     builder.allow_udp(!udp.is_empty());
-    builder.allow_ip_name_lookup(!tcp.is_empty() || !udp.is_empty());
+    // Granted patterns, not what they resolved to: a target whose name does
+    // not resolve must fail in the plugin as "name not resolved", not as a
+    // sandbox refusal.
+    builder.allow_ip_name_lookup(
+        !grants.tcp.is_empty() || !grants.udp.is_empty() || !grants.icmp.is_empty(),
+    );
     let who = identity.clone();
     builder.socket_addr_check(move |addr, use_| {
         let allowed = match use_ {
@@ -330,6 +370,8 @@ pub(super) async fn build_state(
             builder.env(name, value);
         }
     }
+    // Must precede the preopens: each directory takes the setting when opened.
+    builder.allow_blocking_current_thread(files_never_block(&grants.files));
     for path in &grants.files {
         builder
             .preopened_dir(path, path, FsPerms::ReadOnly)
@@ -345,6 +387,7 @@ pub(super) async fn build_state(
             allowed: http.iter().map(|p| HostPattern::parse(p)).collect(),
             deadline,
         },
+        icmp: IcmpPolicy { allowed: icmp },
         limiter: MemoryLimiter {
             max_bytes: max_memory_bytes as usize,
             hit: Arc::new(AtomicBool::new(false)),
@@ -422,5 +465,41 @@ mod tests {
         assert!(!list.permits("10.1.2.3:6379".parse().unwrap()));
         let empty = SocketAllowList::resolve(&[]).await;
         assert!(empty.is_empty() && !empty.permits("127.0.0.1:80".parse().unwrap()));
+    }
+
+    async fn icmp_policy(patterns: &[&str], target: &str) -> IcmpPolicy {
+        let patterns: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
+        IcmpPolicy {
+            allowed: SocketAllowList::resolve(&expand_target(&patterns, target)).await,
+        }
+    }
+
+    #[tokio::test]
+    async fn icmp_grants_cover_the_target_and_nothing_else() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let policy = icmp_policy(&["{target}"], "127.0.0.1").await;
+        assert!(policy.permits(ip("127.0.0.1")));
+        assert!(!policy.permits(ip("127.0.0.2")));
+        assert!(!policy.permits(ip("::1")));
+
+        // A bare IPv6 target is one host, not host:port.
+        let policy = icmp_policy(&["{target}"], "::1").await;
+        assert!(policy.permits(ip("::1")) && !policy.permits(ip("127.0.0.1")));
+
+        // Names resolve when the invocation starts, like tcp and udp grants.
+        let policy = icmp_policy(&["{target}"], "localhost").await;
+        assert!(
+            policy.permits(ip("127.0.0.1")),
+            "localhost resolves to 127.0.0.1"
+        );
+        assert!(!policy.permits(ip("192.0.2.1")));
+
+        // Ports in a pattern (or the target) do not matter to ICMP.
+        let policy = icmp_policy(&["10.0.0.7:443", "{target}"], "[2001:db8::5]:80").await;
+        assert!(policy.permits(ip("10.0.0.7")) && policy.permits(ip("2001:db8::5")));
+
+        assert!(icmp_policy(&["*"], "x").await.permits(ip("198.51.100.3")));
+        let none = icmp_policy(&[], "127.0.0.1").await;
+        assert!(!none.permits(ip("127.0.0.1")), "no grant, no echo");
     }
 }

@@ -6,9 +6,10 @@ use std::fmt;
 use super::Error;
 use crate::FailureReason;
 
-/// A URL split the way wasi:http's `outgoing-request` takes it.
+/// An `http(s)` URL split the way a request needs it (the way wasi:http's
+/// `outgoing-request` takes it, and an HTTP/1.1 request line writes it).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Url {
+pub struct Url {
     pub https: bool,
     /// `host`, `host:port` or `[v6]:port`; no user information.
     pub authority: String,
@@ -31,6 +32,8 @@ fn scheme_of(reference: &str) -> Option<String> {
 }
 
 impl Url {
+    /// Splits `url`; anything but an absolute `http(s)` URL without
+    /// credentials is a [`FailureReason::Config`] error.
     pub fn parse(url: &str) -> Result<Self, Error> {
         let scheme = scheme_of(url).ok_or_else(|| invalid(url, "expected http:// or https://"))?;
         let https = match scheme.as_str() {
@@ -69,6 +72,28 @@ impl Url {
             authority: authority.to_owned(),
             path_with_query,
         })
+    }
+
+    /// The host, without brackets around an IPv6 literal.
+    pub fn host(&self) -> &str {
+        if let Some(v6) = self.authority.strip_prefix('[') {
+            return v6.split_once(']').map_or(v6, |(host, _)| host);
+        }
+        self.authority
+            .rsplit_once(':')
+            .map_or(&*self.authority, |(host, _)| host)
+    }
+
+    /// The port: the URL's, else 443 for https and 80 for http.
+    pub fn port(&self) -> u16 {
+        let after_host = match self.authority.strip_prefix('[') {
+            Some(v6) => v6.split_once(']').map_or("", |(_, rest)| rest),
+            None => self.authority.rsplit_once(':').map_or("", |(_, p)| p),
+        };
+        let after_host = after_host.strip_prefix(':').unwrap_or(after_host);
+        after_host
+            .parse()
+            .unwrap_or(if self.https { 443 } else { 80 })
     }
 
     /// Resolves `location` (a redirect target) against this URL, RFC 3986
@@ -166,6 +191,12 @@ mod tests {
         assert!(!parse("HTTP://h").https);
         assert_eq!(parse("http://h?q").path_with_query, "/?q");
         assert_eq!(parse("http://[::1]:80/").authority, "[::1]:80");
+        assert_eq!(parse("http://[::1]:8080/").host(), "::1");
+        assert_eq!(parse("http://[::1]:8080/").port(), 8080);
+        assert_eq!(parse("https://h.test/").port(), 443);
+        assert_eq!(parse("https://h.test/").host(), "h.test");
+        assert_eq!(parse("http://h.test:81").host(), "h.test");
+        assert_eq!(parse("http://h.test:81").port(), 81);
     }
 
     #[test]

@@ -55,7 +55,6 @@
 
 mod mime;
 mod smtp;
-mod tls;
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
@@ -67,7 +66,7 @@ use lookout_plugin_sdk::{Delivery, Notification, Notifier, PluginError, PluginIn
 use serde::Deserialize;
 
 use crate::smtp::Session;
-use crate::tls::TlsConfig;
+use lookout_plugin_sdk::tls::{self, TlsConfig};
 
 /// The port on which SMTP servers speak TLS from the start (RFC 8314).
 const IMPLICIT_TLS_PORT: u16 = 465;

@@ -4,12 +4,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use lookout_plugin_sdk::{Error, FailureReason, PluginError, net};
-use rustls::ClientConfig;
-use rustls::pki_types::ServerName;
-
-use crate::tls::TlsStream;
 use lookout_plugin_sdk::encoding::base64;
+use lookout_plugin_sdk::tls::{ClientConfig, ServerName, Stream, TlsStream};
+use lookout_plugin_sdk::{Error, FailureReason, PluginError, net};
 
 /// Longest reply line accepted; RFC 5321 allows 512 bytes.
 const MAX_LINE: usize = 4096;
@@ -47,16 +44,10 @@ fn net_error(what: &str, error: Error) -> PluginError {
     PluginError::from(Error::new(error.reason(), format!("{what}: {error}")))
 }
 
-enum Stream {
-    Plain(net::TcpStream),
-    Tls(Box<TlsStream>),
-    /// Between the plain and the TLS stream, and after a failed upgrade.
-    Closed,
-}
-
 /// An SMTP session with a server.
 pub struct Session {
-    stream: Stream,
+    /// `None` between the plain and the TLS stream, and after a failed upgrade.
+    stream: Option<Stream>,
     /// Received bytes not yet consumed as lines.
     pending: Vec<u8>,
     deadline: Instant,
@@ -66,7 +57,7 @@ impl Session {
     /// A session over a connected stream, finishing by `deadline`.
     pub fn new(tcp: net::TcpStream, deadline: Instant) -> Self {
         Self {
-            stream: Stream::Plain(tcp),
+            stream: Some(Stream::Plain(tcp)),
             pending: Vec::new(),
             deadline,
         }
@@ -74,7 +65,7 @@ impl Session {
 
     /// Whether the connection is encrypted.
     pub fn is_tls(&self) -> bool {
-        matches!(self.stream, Stream::Tls(_))
+        matches!(self.stream, Some(Stream::Tls(_)))
     }
 
     /// Upgrades the connection to TLS (implicit TLS, or after STARTTLS).
@@ -83,7 +74,7 @@ impl Session {
         config: Arc<ClientConfig>,
         name: ServerName<'static>,
     ) -> Result<(), PluginError> {
-        let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Closed) else {
+        let Some(Stream::Plain(tcp)) = self.stream.take() else {
             return Err(PluginError::transient(
                 "TLS requested on a connection that is not plain",
             ));
@@ -92,16 +83,15 @@ impl Session {
         self.pending.clear();
         let tls = TlsStream::connect(tcp, config, name, self.deadline)
             .map_err(|e| net_error("TLS handshake with the SMTP server", e))?;
-        self.stream = Stream::Tls(Box::new(tls));
+        self.stream = Some(Stream::Tls(Box::new(tls)));
         Ok(())
     }
 
     fn write(&mut self, bytes: &[u8], what: &str) -> Result<(), PluginError> {
         let deadline = self.deadline;
         let result = match &mut self.stream {
-            Stream::Plain(tcp) => tcp.write_all(bytes, deadline),
-            Stream::Tls(tls) => tls.write_all(bytes, deadline),
-            Stream::Closed => Err(Error::new(FailureReason::Connect, "connection closed")),
+            Some(stream) => stream.write_all(bytes, deadline),
+            None => Err(Error::new(FailureReason::Connect, "connection closed")),
         };
         result.map_err(|e| net_error(what, e))
     }
@@ -110,9 +100,8 @@ impl Session {
         let mut buf = [0; 4096];
         let deadline = self.deadline;
         let n = match &mut self.stream {
-            Stream::Plain(tcp) => tcp.read(&mut buf, deadline),
-            Stream::Tls(tls) => tls.read(&mut buf, deadline),
-            Stream::Closed => Ok(0),
+            Some(stream) => stream.read(&mut buf, deadline),
+            None => Ok(0),
         }
         .map_err(|e| net_error(what, e))?;
         if n == 0 {

@@ -1,37 +1,49 @@
 //! `tcp` probe: checks that a TCP port accepts connections and, optionally,
-//! answers as expected (blackbox_exporter's `tcp` prober without TLS).
+//! speaks as expected — blackbox_exporter's `tcp` prober, TLS included.
 //!
 //! Target: `host:port` (`[v6]:port` for an IPv6 literal). Configuration (all
-//! optional), blackbox_exporter's `query_response`:
+//! optional), blackbox_exporter's tcp module:
 //!
 //! ```json
 //! { "query_response": [
 //!     { "expect": "^\\+OK (\\S+)", "labels": [{"name": "server", "value": "${1}"}] },
+//!     { "send": "STARTTLS" },
+//!     { "expect": "^220" },
+//!     { "starttls": true },
 //!     { "send": "PING" },
-//!     { "expect": "^\\+PONG" } ] }
+//!     { "expect": "^\\+PONG" } ],
+//!   "tls": false,
+//!   "tls_config": {"ca": "-----BEGIN CERTIFICATE-----…", "server_name": "…", "insecure_skip_verify": false},
+//!   "preferred_ip_protocol": "ip6", "ip_protocol_fallback": true }
 //! ```
 //!
 //! In order: an `expect` reads reply lines until one matches the regex (the
-//! probe fails, `probe_failed_due_to_regex` 1, if the connection closes or
-//! the time runs out first); a `send` writes its text and a newline, `${1}`
+//! probe fails — `probe_failed_due_to_regex` 1 when the connection closes
+//! first, reason `timeout` when the time runs out first, as in
+//! blackbox_exporter); a `send` writes its text and a newline, `${1}`
 //! … and `${name}` standing for the groups of the last match; `labels` make
-//! `probe_expect_info{…} 1` from that match. `starttls` is not supported
-//! yet and refused. The older `send` / `expect` pair (written once
-//! connected / a plain substring of the reply) still works.
+//! `probe_expect_info{…} 1` from that match; `starttls` upgrades the
+//! connection to TLS with `tls_config`. `tls: true` speaks TLS from the
+//! start. The older `send` / `expect` pair (written once connected / a
+//! plain substring of the reply) still works.
 //!
 //! Failure reasons: `config` (target is not `host:port`), `dns` (name not
-//! resolved), `connect` (refused, unreachable, reset), `timeout`, `denied`
-//! (the sandbox refused the connection: no tcp grant for that address),
-//! `protocol` (the connection closed, or the reply grew past 64 KiB, without
-//! `expect` appearing).
+//! resolved), `connect` (refused, unreachable, reset), `tls` (handshake or
+//! certificate), `timeout`, `denied` (the sandbox refused the connection:
+//! no tcp grant for that address), `protocol` (the connection closed, or
+//! the reply grew past 64 KiB, without `expect` appearing).
 //!
 //! Samples: `probe_success`, `probe_duration_seconds`,
 //! `probe_dns_lookup_time_seconds`, `probe_ip_protocol` (4 or 6),
-//! `probe_tcp_connect_duration_seconds`.
+//! `probe_ip_addr_hash`, `probe_tcp_connect_duration_seconds`,
+//! `probe_failed_due_to_regex`, `probe_expect_info`; over TLS
+//! `probe_ssl_earliest_cert_expiry`, `probe_ssl_last_chain_info`,
+//! `probe_tls_version_info` and the others of the http probe.
 
 use std::time::{Duration, Instant};
 
-use lookout_plugin_sdk::net::{self, TcpStream};
+use lookout_plugin_sdk::net::{self, IpPreference, TcpStream};
+use lookout_plugin_sdk::tls::{self, Stream, TlsConfig, TlsStream};
 use lookout_plugin_sdk::{
     FailureReason, PluginError, PluginInfo, Probe, ProbeReport, Sample, TARGET, plugin_info,
 };
@@ -51,6 +63,11 @@ struct Config {
     expect: Option<String>,
     /// blackbox_exporter's steps, in order.
     query_response: Vec<QueryResponse>,
+    /// TLS from the first byte.
+    tls: bool,
+    tls_config: TlsConfig,
+    preferred_ip_protocol: Option<String>,
+    ip_protocol_fallback: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -81,11 +98,6 @@ fn compile(config: &Config) -> Result<Vec<Step<'_>>, PluginError> {
         .iter()
         .enumerate()
         .map(|(i, spec)| {
-            if spec.starttls {
-                return Err(PluginError::config(format!(
-                    "query_response[{i}]: starttls is not supported yet"
-                )));
-            }
             let expect = spec
                 .expect
                 .as_deref()
@@ -108,9 +120,8 @@ impl Probe for TcpProbe {
     fn describe() -> PluginInfo {
         plugin_info!("tcp")
             .description(
-                "Checks that a TCP port accepts connections and optionally answers with an \
-                 expected string (blackbox_exporter's tcp prober, without TLS). \
-                 Target: host:port.",
+                "Checks that a TCP port accepts connections and optionally speaks as \
+                 expected, over TLS too (blackbox_exporter's tcp prober). Target: host:port.",
             )
             .config_schema(CONFIG_SCHEMA)
             .tcp([TARGET])
@@ -148,7 +159,21 @@ const CONFIG_SCHEMA: &str = r#"{
           "starttls": { "type": "boolean" }
         }
       }
-    }
+    },
+    "tls": { "type": "boolean", "default": false },
+    "tls_config": {
+      "type": "object",
+      "additionalProperties": false,
+      "properties": {
+        "ca": { "type": "string" },
+        "server_name": { "type": "string" },
+        "insecure_skip_verify": { "type": "boolean" },
+        "min_version": { "enum": ["TLS12", "TLS13"] },
+        "max_version": { "enum": ["TLS12", "TLS13"] }
+      }
+    },
+    "preferred_ip_protocol": { "enum": ["ip4", "ip6"], "default": "ip6" },
+    "ip_protocol_fallback": { "type": "boolean", "default": true }
   }
 }"#;
 
@@ -161,48 +186,76 @@ fn check(
     samples: &mut Vec<Sample>,
 ) -> Result<(), net::Error> {
     let (host, port) = split_target(target)?;
+    let preference = IpPreference::from_options(
+        config.preferred_ip_protocol.as_deref(),
+        config.ip_protocol_fallback,
+    )?;
+    let tls_setup = (config.tls || steps.iter().any(|s| s.spec.starttls))
+        .then(|| tls::client_config(&config.tls_config))
+        .transpose()
+        .map_err(|e| net::Error::new(FailureReason::Config, e.to_string()))?;
     let resolving = Instant::now();
-    let addresses = net::resolve(host, port, remaining(deadline))?;
+    let address = net::choose_address(host, port, preference, remaining(deadline))?;
     samples.push(Sample::new(
         "probe_dns_lookup_time_seconds",
         resolving.elapsed().as_secs_f64(),
     ));
-
-    let connecting = Instant::now();
-    let mut stream = connect(&addresses, deadline)?;
-    samples.push(Sample::new(
-        "probe_tcp_connect_duration_seconds",
-        connecting.elapsed().as_secs_f64(),
-    ));
-    let version = if stream.peer_addr().is_ipv4() { 4 } else { 6 };
+    // As blackbox_exporter: known once resolved, connected or not.
+    let version = if address.is_ipv4() { 4 } else { 6 };
     samples.push(Sample::new("probe_ip_protocol", version));
-
-    if let Some(send) = &config.send {
-        stream.write_all(send.as_bytes(), deadline)?;
-    }
-    if let Some(expect) = &config.expect {
-        read_until(&mut stream, expect, deadline)?;
-    }
-    if !steps.is_empty() {
-        let outcome = query_response(&mut stream, steps, deadline, samples);
-        let failed_regex = outcome
+    samples.push(Sample::new(
+        "probe_ip_addr_hash",
+        net::ip_addr_hash(address.ip()),
+    ));
+    let mut failed_regex = false;
+    let outcome = (|| {
+        let connecting = Instant::now();
+        let tcp = TcpStream::connect(address, remaining(deadline))?;
+        samples.push(Sample::new(
+            "probe_tcp_connect_duration_seconds",
+            connecting.elapsed().as_secs_f64(),
+        ));
+        let tls_with = |tcp| {
+            let name = config.tls_config.server_name.as_deref().unwrap_or(host);
+            let name = tls::server_name(name)
+                .map_err(|e| net::Error::new(FailureReason::Config, e.to_string()))?;
+            let setup = tls_setup.clone().expect("TLS set up when asked for");
+            TlsStream::connect(tcp, setup, name, deadline)
+        };
+        let mut stream = if config.tls {
+            let session = tls_with(tcp)?;
+            samples.extend(tls::session_samples(&session));
+            Stream::Tls(Box::new(session))
+        } else {
+            Stream::Plain(tcp)
+        };
+        if let Some(send) = &config.send {
+            stream.write_all(send.as_bytes(), deadline)?;
+        }
+        if let Some(expect) = &config.expect {
+            read_until(&mut stream, expect, deadline)?;
+        }
+        let dialogue = query_response(stream, steps, deadline, samples, &tls_with);
+        failed_regex = dialogue
             .as_ref()
             .is_err_and(|e| e.reason() == FailureReason::Protocol);
-        samples.push(Sample::new(
-            "probe_failed_due_to_regex",
-            f64::from(u8::from(failed_regex)),
-        ));
-        outcome?;
-    }
-    Ok(())
+        dialogue
+    })();
+    // As blackbox_exporter: on every probe, 1 when an expect was not met.
+    samples.push(Sample::new(
+        "probe_failed_due_to_regex",
+        f64::from(u8::from(failed_regex)),
+    ));
+    outcome
 }
 
 /// blackbox_exporter's `query_response` dialogue.
 fn query_response(
-    stream: &mut TcpStream,
+    mut stream: Stream,
     steps: &[Step<'_>],
     deadline: Instant,
     samples: &mut Vec<Sample>,
+    tls_with: &dyn Fn(TcpStream) -> Result<TlsStream, net::Error>,
 ) -> Result<(), net::Error> {
     let mut lines = LineReader::default();
     // The last matching line, for `${1}` in later sends and labels.
@@ -210,10 +263,12 @@ fn query_response(
     for step in steps {
         if let Some(re) = &step.expect {
             let line = loop {
-                let line = lines.next_line(stream, deadline).map_err(|e| {
+                // As blackbox_exporter: running out of time is a timeout,
+                // not a regex failure (only a reply that ended is).
+                let line = lines.next_line(&mut stream, deadline).map_err(|e| {
                     if e.reason() == FailureReason::Timeout {
                         net::Error::new(
-                            FailureReason::Protocol,
+                            FailureReason::Timeout,
                             format!("no reply line matched {:?} in time", re.as_str()),
                         )
                     } else {
@@ -247,6 +302,19 @@ fn query_response(
             let line = format!("{}\n", expand(&matched, send));
             stream.write_all(line.as_bytes(), deadline)?;
         }
+        if step.spec.starttls {
+            let Stream::Plain(tcp) = stream else {
+                return Err(net::Error::new(
+                    FailureReason::Protocol,
+                    "starttls on a connection that is already TLS",
+                ));
+            };
+            // What the server sent before the handshake is not part of it.
+            lines = LineReader::default();
+            let session = tls_with(tcp)?;
+            samples.extend(tls::session_samples(&session));
+            stream = Stream::Tls(Box::new(session));
+        }
     }
     Ok(())
 }
@@ -276,7 +344,7 @@ impl LineReader {
     /// The next line; `None` once the connection closed with nothing left.
     fn next_line(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut Stream,
         deadline: Instant,
     ) -> Result<Option<String>, net::Error> {
         loop {
@@ -320,20 +388,7 @@ fn split_target(target: &str) -> Result<(&str, u16), net::Error> {
         })
 }
 
-/// Tries each address in turn; the last failure explains a total failure.
-fn connect(addresses: &[std::net::SocketAddr], deadline: Instant) -> Result<TcpStream, net::Error> {
-    let mut failure = None;
-    for &address in addresses {
-        match TcpStream::connect(address, remaining(deadline)) {
-            Ok(stream) => return Ok(stream),
-            Err(error) if error.reason() == FailureReason::Timeout => return Err(error),
-            Err(error) => failure = Some(error),
-        }
-    }
-    Err(failure.unwrap_or_else(|| net::Error::new(FailureReason::Dns, "no address")))
-}
-
-fn read_until(stream: &mut TcpStream, expect: &str, deadline: Instant) -> Result<(), net::Error> {
+fn read_until(stream: &mut Stream, expect: &str, deadline: Instant) -> Result<(), net::Error> {
     let mut reply = Vec::new();
     let mut buffer = [0; 4096];
     while !contains(&reply, expect.as_bytes()) {
@@ -380,10 +435,10 @@ mod tests {
     }
 
     #[test]
-    fn starttls_and_bad_regexes_are_config_errors() {
+    fn bad_regexes_are_config_errors() {
         let config: Config =
             serde_json::from_str(r#"{"query_response": [{"starttls": true}]}"#).unwrap();
-        assert!(compile(&config).is_err());
+        assert!(compile(&config).is_ok());
         let config: Config =
             serde_json::from_str(r#"{"query_response": [{"expect": "("}]}"#).unwrap();
         assert!(compile(&config).is_err());

@@ -251,6 +251,29 @@ fn unescape_help(s: &str) -> String {
     s.replace("\\n", "\n").replace("\\\\", "\\")
 }
 
+/// A label value as the text format writes it between quotes.
+pub fn escape_label_value(v: &str) -> std::borrow::Cow<'_, str> {
+    if !v.contains(['\\', '"', '\n']) {
+        return std::borrow::Cow::Borrowed(v);
+    }
+    std::borrow::Cow::Owned(
+        v.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n"),
+    )
+}
+
+/// A sample value as the text format writes it (`NaN`, `+Inf`, `-Inf`).
+pub fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else {
+        v.to_string()
+    }
+}
+
 /// `[a-zA-Z_:][a-zA-Z0-9_:]*`
 pub fn is_metric_name(s: &str) -> bool {
     let mut chars = s.chars();
