@@ -164,7 +164,7 @@ impl<S: ResultSink + 'static> Scheduler<S> {
                             .targets
                             .iter()
                             .map(|t| TargetStatus {
-                                target: t.clone(),
+                                target: shown_target(t),
                                 ..Default::default()
                             })
                             .collect(),
@@ -183,6 +183,7 @@ impl<S: ResultSink + 'static> Scheduler<S> {
                 let task = TargetTask {
                     job: job.clone(),
                     target: target.clone(),
+                    shown: shown_target(target),
                     series,
                     runtime: self.runtime.clone(),
                     sink: self.sink.clone(),
@@ -199,7 +200,11 @@ impl<S: ResultSink + 'static> Scheduler<S> {
 
 struct TargetTask<S: ResultSink + 'static> {
     job: Arc<ScheduledJob>,
+    /// What the plugin is given.
     target: String,
+    /// What results, series, logs and the API show: the target without a
+    /// password (`postgres://app:xxxxx@db:5432/`).
+    shown: String,
     /// How this target's samples become series (its labels, honor_labels).
     series: crate::ingest::SeriesOptions,
     runtime: Arc<Runtime>,
@@ -228,7 +233,7 @@ impl<S: ResultSink + 'static> TargetTask<S> {
             base_ms + tick.saturating_duration_since(base_instant).as_millis() as i64
         };
         loop {
-            self.board.update(&job.name, &self.target, |s| {
+            self.board.update(&job.name, &self.shown, |s| {
                 s.next_run_ms = Some(instant_to_ms(next))
             });
             tokio::select! {
@@ -247,10 +252,10 @@ impl<S: ResultSink + 'static> TargetTask<S> {
             // One run per target at a time: a run still going makes this tick a skip.
             let Ok(guard) = running.clone().try_lock_owned() else {
                 self.board
-                    .update(&job.name, &self.target, |s| s.skipped_ticks += 1);
+                    .update(&job.name, &self.shown, |s| s.skipped_ticks += 1);
                 self.telemetry.tick_skipped(
                     &job.name,
-                    &self.target,
+                    &self.shown,
                     "previous run still in progress",
                 );
                 continue;
@@ -258,10 +263,10 @@ impl<S: ResultSink + 'static> TargetTask<S> {
             let Ok(permit) = self.slots.clone().try_acquire_owned() else {
                 drop(guard);
                 self.board
-                    .update(&job.name, &self.target, |s| s.skipped_ticks += 1);
+                    .update(&job.name, &self.shown, |s| s.skipped_ticks += 1);
                 self.telemetry.tick_skipped(
                     &job.name,
-                    &self.target,
+                    &self.shown,
                     "every invocation slot is busy",
                 );
                 continue;
@@ -289,7 +294,7 @@ impl<S: ResultSink + 'static> TargetTask<S> {
             let started = record.started_ms;
             if let Err(e) = self.sink.record(record.clone(), &self.series).await {
                 self.telemetry
-                    .storage_failed(&job.name, &self.target, &e.to_string());
+                    .storage_failed(&job.name, &self.shown, &e.to_string());
                 continue;
             }
             self.telemetry.invocation_finished(&record, kind);
@@ -304,13 +309,13 @@ impl<S: ResultSink + 'static> TargetTask<S> {
                     let delay = backoff_delay(job.schedule.nominal_interval(), failures);
                     backoff_until = Some(Instant::now() + delay);
                     self.telemetry
-                        .backoff_changed(&job.name, &self.target, true, delay, failures);
+                        .backoff_changed(&job.name, &self.shown, true, delay, failures);
                 }
             } else {
                 if backoff_until.take().is_some() {
                     self.telemetry.backoff_changed(
                         &job.name,
-                        &self.target,
+                        &self.shown,
                         false,
                         Duration::ZERO,
                         failures,
@@ -319,7 +324,7 @@ impl<S: ResultSink + 'static> TargetTask<S> {
                 failures = 0;
             }
             let until_ms = backoff_until.map(instant_to_ms);
-            self.board.update(&job.name, &self.target, |s| {
+            self.board.update(&job.name, &self.shown, |s| {
                 s.runs += 1;
                 s.last_started_ms = Some(started);
                 s.last_outcome = Some(outcome);
@@ -342,7 +347,7 @@ impl<S: ResultSink + 'static> TargetTask<S> {
         };
         let mut record = InvocationRecord {
             job: job.name.clone(),
-            target: self.target.clone(),
+            target: self.shown.clone(),
             plugin: self.job.plugin.name().to_string(),
             started_ms,
             duration_seconds: 0.0,
@@ -399,6 +404,23 @@ fn confirmed_success(
         verdicts.pop_front();
     }
     verdicts.iter().filter(|failed| **failed).count() < confirm.failures as usize
+}
+
+/// A target as it may be shown: the password of a URL's user information
+/// replaced by `xxxxx`, as Go's `url.Redacted` (and so Prometheus) shows it.
+pub fn shown_target(target: &str) -> String {
+    let Some((scheme, rest)) = target.split_once("://") else {
+        return target.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) if user_info.contains(':') => {
+            let user = user_info.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:xxxxx@{host}{path}")
+        }
+        _ => target.to_string(),
+    }
 }
 
 /// A stable fraction in [0, 1) for spreading a target's runs.
@@ -461,6 +483,18 @@ fn instant_to_ms(at: Instant) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_in_targets_are_not_shown() {
+        assert_eq!(
+            shown_target("postgres://app:s3cret@db:5432/sales?sslmode=disable"),
+            "postgres://app:xxxxx@db:5432/sales?sslmode=disable"
+        );
+        assert_eq!(shown_target("redis://:pw@cache:6379"), "redis://:xxxxx@cache:6379");
+        assert_eq!(shown_target("https://user@example.com/a@b"), "https://user@example.com/a@b");
+        assert_eq!(shown_target("http://example.com/x:y@z"), "http://example.com/x:y@z");
+        assert_eq!(shown_target("127.0.0.1:6379"), "127.0.0.1:6379");
+    }
 
     #[test]
     fn confirmation_is_n_failures_of_the_last_m() {

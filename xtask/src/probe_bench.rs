@@ -5,13 +5,15 @@
 //! Both load the same modules file (`http_2xx`) and answer the same
 //! request, `/probe?module=http_2xx&target=<local page>`, the way
 //! Prometheus asks; each is driven alone by the same `CLIENTS` threads for
-//! `SECONDS`, after a warm-up. The target is a small HTTP server in this
-//! process. Figures: probes per second, CPU-milliseconds of the server
+//! `SECONDS`, after a warm-up, over kept-alive connections as Prometheus
+//! scrapes. The target is a small HTTP server in this process (a few
+//! threads accepting in a loop, so that it costs little beside the two).
+//! An answer counts when its `probe_success` is 1. Figures: probes per second, CPU-milliseconds of the server
 //! process per probe (`/proc/<pid>/stat`), median latency of a `/probe`
 //! answer; ratios are lookout ÷ blackbox_exporter.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -20,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::peer_bench::{Killed, cpu_seconds, free_addr, http_get, wait_ready};
+use crate::peer_bench::{Killed, cpu_seconds, free_addr, wait_ready};
 
 /// Concurrent clients, as several Prometheus scrapes at once.
 const CLIENTS: usize = 8;
@@ -125,13 +127,12 @@ pub fn run(lookout: &Path, wasm: &Path) -> anyhow::Result<()> {
 
 /// Drives one server with `CLIENTS` threads for `SECONDS`.
 fn drive(addr: SocketAddr, pid: u32, path: &str) -> anyhow::Result<Figures> {
-    let answered = |deadline: Instant| -> anyhow::Result<()> {
-        while Instant::now() < deadline {
-            http_get(addr, path)?;
-        }
-        Ok(())
-    };
-    answered(Instant::now() + WARM_UP)?;
+    let mut warm = KeepAlive::connect(addr)?;
+    let warm_until = Instant::now() + WARM_UP;
+    while Instant::now() < warm_until {
+        warm.get(path)?;
+    }
+    drop(warm);
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
@@ -151,10 +152,15 @@ fn drive(addr: SocketAddr, pid: u32, path: &str) -> anyhow::Result<Figures> {
             let path = path.to_string();
             std::thread::spawn(move || {
                 let mut mine = Vec::new();
+                let mut conn = KeepAlive::connect(addr);
                 while !stop.load(Ordering::Relaxed) {
                     let asked = Instant::now();
-                    match http_get(addr, &path) {
-                        Ok(answer) if answer.contains("\nprobe_success 1") => {
+                    let answer = match &mut conn {
+                        Ok(conn) => conn.get(&path),
+                        Err(e) => Err(anyhow::anyhow!("connecting: {e}")),
+                    };
+                    match answer {
+                        Ok(answer) if answer.lines().any(|l| l == "probe_success 1") => {
                             done.fetch_add(1, Ordering::Relaxed);
                         }
                         other => {
@@ -191,27 +197,95 @@ fn drive(addr: SocketAddr, pid: u32, path: &str) -> anyhow::Result<Figures> {
     })
 }
 
-/// A page that answers 200 at once, one request per connection.
+/// A kept-alive HTTP/1.1 connection to a server, as a Prometheus scrape
+/// loop holds one.
+struct KeepAlive {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+    addr: SocketAddr,
+}
+
+impl KeepAlive {
+    fn connect(addr: SocketAddr) -> anyhow::Result<KeepAlive> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        stream.set_nodelay(true)?;
+        Ok(KeepAlive {
+            reader: BufReader::new(stream.try_clone()?),
+            writer: stream,
+            addr,
+        })
+    }
+
+    /// GET `path`: the body, de-chunked.
+    fn get(&mut self, path: &str) -> anyhow::Result<String> {
+        write!(self.writer, "GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", self.addr)?;
+        let mut line = String::new();
+        self.reader.read_line(&mut line)?;
+        if !line.starts_with("HTTP/1.1 200") {
+            bail!("answer: {line:?}");
+        }
+        let (mut length, mut chunked) = (None, false);
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line)?;
+            let header = line.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            let (name, value) = header.split_once(':').unwrap_or((header, ""));
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse::<usize>().ok();
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                chunked = value.trim().eq_ignore_ascii_case("chunked");
+            }
+        }
+        let mut body = Vec::new();
+        if chunked {
+            loop {
+                line.clear();
+                self.reader.read_line(&mut line)?;
+                let size = usize::from_str_radix(line.trim(), 16)?;
+                let mut chunk = vec![0u8; size + 2];
+                self.reader.read_exact(&mut chunk)?;
+                if size == 0 {
+                    break;
+                }
+                body.extend_from_slice(&chunk[..size]);
+            }
+        } else {
+            let mut chunk = vec![0u8; length.context("no length")?];
+            self.reader.read_exact(&mut chunk)?;
+            body = chunk;
+        }
+        Ok(String::from_utf8(body)?)
+    }
+}
+
+/// A page that answers 200 at once, one request per connection, served by
+/// a few threads accepting in a loop (a thread per connection would cost
+/// more than the probes measured).
 fn serve_target() -> anyhow::Result<SocketAddr> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
-    std::thread::spawn(move || {
-        for mut conn in listener.incoming().flatten() {
-            std::thread::spawn(move || {
+    for _ in 0..4 {
+        let listener = listener.try_clone()?;
+        std::thread::spawn(move || {
+            for mut conn in listener.incoming().flatten() {
                 let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
                 let mut seen = Vec::new();
                 let mut buf = [0u8; 2048];
                 while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
                     match conn.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
+                        Ok(0) | Err(_) => break,
                         Ok(n) => seen.extend_from_slice(&buf[..n]),
                     }
                 }
                 let _ = conn.write_all(
                     b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n",
                 );
-            });
-        }
-    });
+            }
+        });
+    }
     Ok(addr)
 }
