@@ -139,6 +139,45 @@ pub(crate) fn wait_ready(addr: SocketAddr, path: &str) -> anyhow::Result<()> {
     bail!("{addr}{path} not ready after 60 s")
 }
 
+/// `lookout --data <data> serve --config <config>` on a free port, its
+/// output discarded; killed when the handle drops. The caller waits for it.
+pub(crate) fn serve_lookout(
+    lookout: &Path,
+    data: &Path,
+    config: &Path,
+) -> anyhow::Result<(Killed, SocketAddr)> {
+    let addr = free_addr()?;
+    let child = Command::new(lookout)
+        .arg("--data")
+        .arg(data)
+        .args(["serve", "--listen", &addr.to_string(), "--config"])
+        .arg(config)
+        .env("LOOKOUT_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting lookout serve")?;
+    Ok((Killed(child), addr))
+}
+
+/// `lookout --data <data> plugin install <wasm>`.
+pub(crate) fn install_plugin(lookout: &Path, data: &Path, wasm: &Path) -> anyhow::Result<()> {
+    let out = Command::new(lookout)
+        .arg("--data")
+        .arg(data)
+        .args(["plugin", "install"])
+        .arg(wasm)
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "installing {}: {}",
+            wasm.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
 /// utime + stime of a process, in seconds.
 pub(crate) fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;

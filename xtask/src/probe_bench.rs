@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::peer_bench::{Killed, cpu_seconds, free_addr, wait_ready};
+use crate::peer_bench::{
+    Killed, cpu_seconds, free_addr, install_plugin, serve_lookout, wait_ready,
+};
 
 /// Concurrent clients, as several Prometheus scrapes at once.
 const CLIENTS: usize = 8;
@@ -50,31 +52,8 @@ pub fn run(lookout: &Path, wasm: &Path) -> anyhow::Result<()> {
     let path = format!("/probe?module=http_2xx&target=http://{target}/health");
 
     let data = work.path().join("lookout-data");
-    let install = Command::new(lookout)
-        .arg("--data")
-        .arg(&data)
-        .args(["plugin", "install"])
-        .arg(wasm.join("lookout_plugin_http.wasm"))
-        .output()?;
-    if !install.status.success() {
-        bail!(
-            "installing the http plugin: {}",
-            String::from_utf8_lossy(&install.stderr)
-        );
-    }
-    let lookout_addr = free_addr()?;
-    let lookout_server = Killed(
-        Command::new(lookout)
-            .arg("--data")
-            .arg(&data)
-            .args(["serve", "--listen", &lookout_addr.to_string(), "--config"])
-            .arg(&modules)
-            .env("LOOKOUT_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting lookout")?,
-    );
+    install_plugin(lookout, &data, &wasm.join("lookout_plugin_http.wasm"))?;
+    let (lookout_server, lookout_addr) = serve_lookout(lookout, &data, &modules)?;
     wait_ready(lookout_addr, "/healthz")?;
 
     let blackbox_addr = free_addr()?;
@@ -112,7 +91,12 @@ pub fn run(lookout: &Path, wasm: &Path) -> anyhow::Result<()> {
         theirs.cpu_ms_per_probe,
         "ms",
     );
-    row("median /probe latency", ours.median_ms, theirs.median_ms, "ms");
+    row(
+        "median /probe latency",
+        ours.median_ms,
+        theirs.median_ms,
+        "ms",
+    );
     if ours.failed + theirs.failed > 0 {
         bail!(
             "failed probes: lookout {} (first: {:?}), blackbox_exporter {} (first: {:?})",
@@ -219,7 +203,11 @@ impl KeepAlive {
 
     /// GET `path`: the body, de-chunked.
     fn get(&mut self, path: &str) -> anyhow::Result<String> {
-        write!(self.writer, "GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", self.addr)?;
+        write!(
+            self.writer,
+            "GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n",
+            self.addr
+        )?;
         let mut line = String::new();
         self.reader.read_line(&mut line)?;
         if !line.starts_with("HTTP/1.1 200") {

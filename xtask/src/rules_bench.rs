@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::peer_bench::{Killed, cpu_seconds, free_addr, http_get_body, wait_ready};
+use crate::peer_bench::{Killed, cpu_seconds, free_addr, http_get_body, serve_lookout, wait_ready};
 
 #[path = "../../host/crates/rules/benches/support/workload.rs"]
 mod workload;
@@ -145,17 +145,7 @@ fn run_in(lookout: &Path, work: &Path) -> anyhow::Result<()> {
         &config,
         format!("[rules]\nfiles = [\"rules.yml\"]\nevaluation_interval = \"{INTERVAL_S}s\"\n"),
     )?;
-    let lookout_addr = free_addr()?;
-    let lookout_server = Killed(
-        Command::new(lookout)
-            .arg("--data")
-            .arg(&data)
-            .args(["serve", "--listen", &lookout_addr.to_string(), "--config"])
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?,
-    );
+    let (lookout_server, lookout_addr) = serve_lookout(lookout, &data, &config)?;
     let prom_config = work.join("prometheus.yml");
     std::fs::write(
         &prom_config,

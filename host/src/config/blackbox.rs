@@ -95,18 +95,7 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<BlackboxModules, Con
         column: 1,
         message,
     };
-    let raw: RawFile = serde_norway::from_str(text).map_err(|e| {
-        let (line, column) = e
-            .location()
-            .map(|l| (l.line(), l.column()))
-            .unwrap_or((0, 0));
-        ConfigError {
-            file: file.to_string(),
-            line,
-            column,
-            message: e.to_string(),
-        }
-    })?;
+    let raw: RawFile = serde_norway::from_str(text).map_err(|e| super::yaml_error(&e, file))?;
     let mut modules = BTreeMap::new();
     for (name, module) in raw.modules {
         let line = module_line(text, &name);
@@ -190,7 +179,8 @@ fn module_line(text: &str, name: &str) -> usize {
 mod tests {
     use super::*;
 
-    const SEED: &str = include_str!("../../../../shared/fixtures/seed-configs/blackbox-modules.yml");
+    const SEED: &str =
+        include_str!("../../../../shared/fixtures/seed-configs/blackbox-modules.yml");
 
     #[test]
     fn the_seed_file_loads_its_three_modules() {
@@ -229,7 +219,11 @@ mod tests {
     #[test]
     fn file_references_are_read_relative_to_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("ca.pem"), "-----BEGIN CERTIFICATE-----\nx\n").unwrap();
+        std::fs::write(
+            dir.path().join("ca.pem"),
+            "-----BEGIN CERTIFICATE-----\nx\n",
+        )
+        .unwrap();
         std::fs::write(dir.path().join("pw"), "s3cret\n").unwrap();
         let text = "modules:\n  m:\n    prober: http\n    http:\n      tls_config: {ca_file: ca.pem}\n      basic_auth: {username: u, password_file: pw}\n";
         let m = parse(text, "b.yml", dir.path()).unwrap();
@@ -238,7 +232,8 @@ mod tests {
         assert_eq!(config["basic_auth"]["password"], "s3cret");
         assert!(config["basic_auth"].get("password_file").is_none());
 
-        let text = "modules:\n  m:\n    prober: http\n    http:\n      bearer_token_file: missing\n";
+        let text =
+            "modules:\n  m:\n    prober: http\n    http:\n      bearer_token_file: missing\n";
         let err = parse(text, "b.yml", dir.path()).unwrap_err();
         assert!(err.message.contains("bearer_token_file"), "{err}");
         assert_eq!(err.line, 2);

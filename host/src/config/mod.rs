@@ -158,7 +158,8 @@ impl FromStr for Confirm {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Confirm, String> {
-        let bad = || format!("`{text}` is not N/M (e.g. 3/5: down when 3 of the last 5 probes failed)");
+        let bad =
+            || format!("`{text}` is not N/M (e.g. 3/5: down when 3 of the last 5 probes failed)");
         let (n, m) = text.split_once('/').ok_or_else(bad)?;
         let failures: u32 = n.trim().parse().map_err(|_| bad())?;
         let of: u32 = m.trim().parse().map_err(|_| bad())?;
@@ -477,12 +478,12 @@ fn parse_in(text: &str, file: &str, base: &Path) -> Result<Config, ConfigError> 
             (None, None) => {
                 return Err(at(
                     raw_job.name.span(),
-                    format!(
-                        "job `{name}` needs `plugin = \"…\"` or a blackbox `module = \"…\"`"
-                    ),
+                    format!("job `{name}` needs `plugin = \"…\"` or a blackbox `module = \"…\"`"),
                 ));
             }
-            (Some(p), None) => Source::Plugin(p.get_ref().clone(), line_col(text, p.span().start).0),
+            (Some(p), None) => {
+                Source::Plugin(p.get_ref().clone(), line_col(text, p.span().start).0)
+            }
             (None, Some(m)) => {
                 let Some(modules) = &blackbox else {
                     return Err(at(
@@ -592,7 +593,13 @@ fn parse_in(text: &str, file: &str, base: &Path) -> Result<Config, ConfigError> 
                 ));
             }
             limits.timeout = d;
-        } else if let Source::Module(blackbox::BlackboxModule { timeout: Some(t), .. }, _) = &source {
+        } else if let Source::Module(
+            blackbox::BlackboxModule {
+                timeout: Some(t), ..
+            },
+            _,
+        ) = &source
+        {
             // As blackbox_exporter: the module's timeout, capped by how
             // often it runs (Prometheus' scrape timeout there).
             limits.timeout = (*t).min(limits::MAX_TIMEOUT);
@@ -626,9 +633,8 @@ fn parse_in(text: &str, file: &str, base: &Path) -> Result<Config, ConfigError> 
         };
         let every_while_failing = match &raw_job.every_while_failing {
             Some(v) => {
-                let d = parse_duration(v.get_ref()).map_err(|e| {
-                    at(v.span(), format!("job `{name}`: every_while_failing: {e}"))
-                })?;
+                let d = parse_duration(v.get_ref())
+                    .map_err(|e| at(v.span(), format!("job `{name}`: every_while_failing: {e}")))?;
                 if d < Duration::from_millis(100) || d > schedule.nominal_interval() {
                     return Err(at(
                         v.span(),
@@ -649,9 +655,8 @@ fn parse_in(text: &str, file: &str, base: &Path) -> Result<Config, ConfigError> 
             Source::Plugin(plugin, line) => (
                 plugin,
                 line,
-                serde_json::to_string(&raw_job.config.unwrap_or_default()).map_err(|e| {
-                    at(raw_job.name.span(), format!("job `{name}`: config: {e}"))
-                })?,
+                serde_json::to_string(&raw_job.config.unwrap_or_default())
+                    .map_err(|e| at(raw_job.name.span(), format!("job `{name}`: config: {e}")))?,
                 None,
             ),
         };
@@ -732,8 +737,11 @@ pub fn embedded_default(listen: SocketAddr) -> Config {
 pub fn inline_file_references(value: &mut serde_json::Value, base: &Path) -> Result<(), String> {
     match value {
         serde_json::Value::Object(map) => {
-            let references: Vec<String> =
-                map.keys().filter(|k| k.ends_with("_file")).cloned().collect();
+            let references: Vec<String> = map
+                .keys()
+                .filter(|k| k.ends_with("_file"))
+                .cloned()
+                .collect();
             for key in references {
                 let Some(serde_json::Value::String(path)) = map.remove(&key) else {
                     continue;
@@ -750,6 +758,21 @@ pub fn inline_file_references(value: &mut serde_json::Value, base: &Path) -> Res
             .iter_mut()
             .try_for_each(|v| inline_file_references(v, base)),
         _ => Ok(()),
+    }
+}
+
+/// A YAML file's syntax or shape error, at the line and column the parser
+/// says.
+fn yaml_error(e: &serde_norway::Error, file: &str) -> ConfigError {
+    let (line, column) = e
+        .location()
+        .map(|l| (l.line(), l.column()))
+        .unwrap_or((0, 0));
+    ConfigError {
+        file: file.to_string(),
+        line,
+        column,
+        message: e.to_string(),
     }
 }
 
@@ -985,7 +1008,10 @@ targets = ["127.0.0.1:22"]
         assert!(err.message.contains("module `icmp` is not in"), "{err}");
         assert!(err.message.contains("http_2xx, tcp_connect"), "{err}");
 
-        let err = write("[[jobs]]\nname = \"web\"\nmodule = \"http_2xx\"\nevery = \"2s\"\ntargets = [\"a\"]\n").unwrap_err();
+        let err = write(
+            "[[jobs]]\nname = \"web\"\nmodule = \"http_2xx\"\nevery = \"2s\"\ntargets = [\"a\"]\n",
+        )
+        .unwrap_err();
         assert_eq!(err.line, 3, "{err}");
         assert!(err.message.contains("[probes] blackbox_modules"), "{err}");
 
@@ -1005,13 +1031,18 @@ targets = ["127.0.0.1:22"]
     fn confirmation_and_the_failing_interval_are_checked() {
         let job = |extra: &str| {
             parse(
-                &format!("[[jobs]]\nname = \"w\"\nplugin = \"http\"\nevery = \"30s\"\ntargets = [\"http://a/\"]\n{extra}"),
+                &format!(
+                    "[[jobs]]\nname = \"w\"\nplugin = \"http\"\nevery = \"30s\"\ntargets = [\"http://a/\"]\n{extra}"
+                ),
                 "t.toml",
             )
         };
         let config = job("confirm = \"3/5\"\nevery_while_failing = \"5s\"\n").unwrap();
         assert_eq!(config.jobs[0].confirm, Some(Confirm { failures: 3, of: 5 }));
-        assert_eq!(config.jobs[0].every_while_failing, Some(Duration::from_secs(5)));
+        assert_eq!(
+            config.jobs[0].every_while_failing,
+            Some(Duration::from_secs(5))
+        );
         for (bad, why) in [
             ("confirm = \"5/3\"", "1 ≤ N ≤ M"),
             ("confirm = \"three\"", "not N/M"),

@@ -120,18 +120,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         column: 1,
         message,
     };
-    let raw: PromConfig = serde_norway::from_str(text).map_err(|e| {
-        let (line, column) = e
-            .location()
-            .map(|l| (l.line(), l.column()))
-            .unwrap_or((0, 0));
-        ConfigError {
-            file: file.to_string(),
-            line,
-            column,
-            message: e.to_string(),
-        }
-    })?;
+    let raw: PromConfig = serde_norway::from_str(text).map_err(|e| super::yaml_error(&e, file))?;
     let global_line = line_of(text, "global:");
     let duration = |value: &str, what: &str, line: usize| {
         parse_duration(value).map_err(|e| located(line, format!("{what}: {e}")))
