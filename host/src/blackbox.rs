@@ -77,7 +77,9 @@ impl ProbeEndpoint {
                     .entry(module.plugin.clone())
                     .or_insert_with(|| load_prober(registry, &module.plugin))
                     .clone()
-                    .map_err(|e| format!("module `{name}` ({}:{}): {e}", modules.source, module.line));
+                    .map_err(|e| {
+                        format!("module `{name}` ({}:{}): {e}", modules.source, module.line)
+                    });
                 if let Err(e) = &plugin {
                     tracing::warn!("/probe cannot run {e}");
                 }
@@ -198,16 +200,22 @@ fn help(name: &str) -> &'static str {
         "probe_duration_seconds" => "Returns how long the probe took to complete in seconds",
         "probe_dns_lookup_time_seconds" => "Returns the time taken for probe dns lookup in seconds",
         "probe_ip_protocol" => "Specifies whether probe ip protocol is IP4 or IP6",
-        "probe_ip_addr_hash" => "Specifies the hash of IP address. It's useful to detect if the IP address changes.",
+        "probe_ip_addr_hash" => {
+            "Specifies the hash of IP address. It's useful to detect if the IP address changes."
+        }
         "probe_http_status_code" => "Response HTTP status code",
         "probe_http_content_length" => "Length of http content response",
         "probe_http_redirects" => "The number of redirects",
         "probe_http_ssl" => "Indicates if SSL was used for the final redirect",
         "probe_http_version" => "Returns the version of HTTP of the probe response",
-        "probe_http_duration_seconds" => "Duration of http request by phase, summed over all redirects",
+        "probe_http_duration_seconds" => {
+            "Duration of http request by phase, summed over all redirects"
+        }
         "probe_failed_due_to_regex" => "Indicates if probe failed due to regex",
         "probe_ssl_earliest_cert_expiry" => "Returns last SSL chain expiry in unixtime",
-        "probe_failure_reason" => "Why the probe failed (dns, connect, tls, timeout, status, body, header …)",
+        "probe_failure_reason" => {
+            "Why the probe failed (dns, connect, tls, timeout, status, body, header …)"
+        }
         _ => "Measured by the lookout probe plugin",
     }
 }
@@ -233,17 +241,28 @@ fn render(result: &ProbeResult, duration_seconds: f64) -> String {
         timestamp_ms: None,
     };
     // What blackbox_exporter does not say: why a failed probe failed.
-    let reason = result.failure_reason.as_ref().filter(|_| !result.success).map(|r| Sample {
-        name: "probe_failure_reason".into(),
-        labels: vec![("reason".into(), r.clone())],
-        value: 1.0,
-        timestamp_ms: None,
-    });
+    let reason = result
+        .failure_reason
+        .as_ref()
+        .filter(|_| !result.success)
+        .map(|r| Sample {
+            name: "probe_failure_reason".into(),
+            labels: vec![("reason".into(), r.clone())],
+            value: 1.0,
+            timestamp_ms: None,
+        });
     if let Some(reason) = &reason {
-        families.entry("probe_failure_reason").or_default().push(reason);
+        families
+            .entry("probe_failure_reason")
+            .or_default()
+            .push(reason);
     }
-    families.entry("probe_success").or_insert_with(|| vec![&success]);
-    families.entry("probe_duration_seconds").or_insert_with(|| vec![&duration]);
+    families
+        .entry("probe_success")
+        .or_insert_with(|| vec![&success]);
+    families
+        .entry("probe_duration_seconds")
+        .or_insert_with(|| vec![&duration]);
     let mut out = String::with_capacity(64 * (families.len() + 4));
     for (name, samples) in families {
         let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} gauge", help(name));
@@ -273,9 +292,15 @@ mod tests {
     fn the_deadline_is_blackbox_exporters() {
         let five = Some(Duration::from_secs(5));
         assert_eq!(deadline(five, None).unwrap(), Duration::from_secs(5));
-        assert_eq!(deadline(five, Some("3")).unwrap(), Duration::from_millis(2500));
+        assert_eq!(
+            deadline(five, Some("3")).unwrap(),
+            Duration::from_millis(2500)
+        );
         assert_eq!(deadline(five, Some("10")).unwrap(), Duration::from_secs(5));
-        assert_eq!(deadline(None, Some("10")).unwrap(), Duration::from_millis(9500));
+        assert_eq!(
+            deadline(None, Some("10")).unwrap(),
+            Duration::from_millis(9500)
+        );
         assert!(matches!(
             deadline(five, Some("soon")),
             Err(ProbeRequestError::BadScrapeTimeout(_))
@@ -308,9 +333,7 @@ mod tests {
                 .unwrap()
                 .block_on(f)
         };
-        let run = |module, target, timeout| {
-            block_on(endpoint.probe(module, target, timeout)).err()
-        };
+        let run = |module, target, timeout| block_on(endpoint.probe(module, target, timeout)).err();
         assert_eq!(
             run(None, Some("x"), None),
             Some(ProbeRequestError::UnknownModule("http_2xx".into()))
@@ -354,10 +377,16 @@ mod tests {
             ],
         };
         let text = render(&result, 0.25);
-        assert!(text.contains("# TYPE probe_success gauge\nprobe_success 0\n"), "{text}");
+        assert!(
+            text.contains("# TYPE probe_success gauge\nprobe_success 0\n"),
+            "{text}"
+        );
         assert!(text.contains("probe_duration_seconds 0.25\n"), "{text}");
         assert!(text.contains("probe_http_status_code 404\n"), "{text}");
-        assert!(text.contains("probe_failure_reason{reason=\"status\"} 1\n"), "{text}");
+        assert!(
+            text.contains("probe_failure_reason{reason=\"status\"} 1\n"),
+            "{text}"
+        );
         assert!(
             text.contains(r#"probe_expect_info{banner="a\"b\\c\nd"} 1"#),
             "{text}"

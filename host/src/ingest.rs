@@ -101,10 +101,16 @@ pub fn series_rows(
         && let Some(reason) = &record.failure_reason
     {
         let reason = [("reason".to_string(), reason.clone())];
-        rows.push((merge_labels("probe_failure_reason", &reason, &target, false), 1.0));
+        rows.push((
+            merge_labels("probe_failure_reason", &reason, &target, false),
+            1.0,
+        ));
     }
     if let Some(confirmed) = record.confirmed_success {
-        rows.push((own("probe_success_confirmed"), f64::from(u8::from(confirmed))));
+        rows.push((
+            own("probe_success_confirmed"),
+            f64::from(u8::from(confirmed)),
+        ));
     }
     rows.push((own("scrape_duration_seconds"), record.duration_seconds));
     rows.push((

@@ -490,9 +490,18 @@ mod tests {
             shown_target("postgres://app:s3cret@db:5432/sales?sslmode=disable"),
             "postgres://app:xxxxx@db:5432/sales?sslmode=disable"
         );
-        assert_eq!(shown_target("redis://:pw@cache:6379"), "redis://:xxxxx@cache:6379");
-        assert_eq!(shown_target("https://user@example.com/a@b"), "https://user@example.com/a@b");
-        assert_eq!(shown_target("http://example.com/x:y@z"), "http://example.com/x:y@z");
+        assert_eq!(
+            shown_target("redis://:pw@cache:6379"),
+            "redis://:xxxxx@cache:6379"
+        );
+        assert_eq!(
+            shown_target("https://user@example.com/a@b"),
+            "https://user@example.com/a@b"
+        );
+        assert_eq!(
+            shown_target("http://example.com/x:y@z"),
+            "http://example.com/x:y@z"
+        );
         assert_eq!(shown_target("127.0.0.1:6379"), "127.0.0.1:6379");
     }
 
@@ -506,7 +515,10 @@ mod tests {
             .collect();
         // One failure in three is not enough; the second makes it down, and
         // it stays down until the window holds fewer than two failures.
-        assert_eq!(verdicts, [true, true, true, false, false, false, true, true]);
+        assert_eq!(
+            verdicts,
+            [true, true, true, false, false, false, true, true]
+        );
         assert_eq!(window.len(), 3);
     }
 

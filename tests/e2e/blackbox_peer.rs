@@ -174,12 +174,21 @@ fn probes_agree_with_blackbox_exporter_target_by_target() -> Result {
             .iter()
             .filter(|name| theirs.contains_key(**name) || module.starts_with("http"))
             .filter(|name| theirs.get(**name) != ours.get(**name))
-            .map(|name| format!("{name}: blackbox {:?} lookout {:?}", theirs.get(*name), ours.get(*name)))
+            .map(|name| {
+                format!(
+                    "{name}: blackbox {:?} lookout {:?}",
+                    theirs.get(*name),
+                    ours.get(*name)
+                )
+            })
             .collect();
         if differing.is_empty() {
             agree += 1;
         } else {
-            disagreements.push(format!("{module} × {what} ({target}): {}", differing.join("; ")));
+            disagreements.push(format!(
+                "{module} × {what} ({target}): {}",
+                differing.join("; ")
+            ));
         }
         if let Err(e) = check_shared_metric_names(module, &theirs, &ours) {
             disagreements.push(format!("{what} ({target}): {e}"));
@@ -263,10 +272,7 @@ fn jobs_run_blackbox_modules_on_a_schedule() -> Result {
     lookout.install("lookout_plugin_tcp")?;
     let site = Site::start(None)?;
     let dir = lookout.data.path();
-    std::fs::write(
-        dir.join("blackbox.yml"),
-        MODULES.replace("{ca}", "ca.pem"),
-    )?;
+    std::fs::write(dir.join("blackbox.yml"), MODULES.replace("{ca}", "ca.pem"))?;
     std::fs::write(dir.join("ca.pem"), Certificates::new()?.ca_pem)?;
     let served = lookout.serve(&format!(
         r#"[probes]
@@ -483,7 +489,11 @@ fn serve(mut conn: impl Read + Write) {
     }
     let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
     let (status, extra, body) = match path.as_str() {
-        "/ok" => (200, "X-Build: 1.2.3\r\n".to_string(), "hello lookout\n".to_string()),
+        "/ok" => (
+            200,
+            "X-Build: 1.2.3\r\n".to_string(),
+            "hello lookout\n".to_string(),
+        ),
         "/notfound" => (404, String::new(), "no such page\n".into()),
         "/error" => (500, String::new(), "broken\n".into()),
         "/slow" => {

@@ -326,10 +326,22 @@ fn http_probe_checks_bodies_headers_and_schemes_like_blackbox() -> Result {
 /// A run of the http probe as JSON.
 fn run_http(lookout: &Lookout, target: &str, config: &str) -> Result<serde_json::Value> {
     let out = lookout.run(&[
-        "run", "http", "--target", target, "--json", "--timeout", "2s", "--config", config,
+        "run",
+        "http",
+        "--target",
+        target,
+        "--json",
+        "--timeout",
+        "2s",
+        "--config",
+        config,
     ]);
     serde_json::from_slice(&out.stdout).map_err(|e| {
-        anyhow::anyhow!("{e}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+        anyhow::anyhow!(
+            "{e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
     })
 }
 
@@ -346,23 +358,45 @@ fn http_probe_asserts_json_bodies() -> Result {
     let lookout = Lookout::new();
     lookout.install("lookout_plugin_http")?;
     let server = TargetServer::start(200);
-    server.set_body(r#"{"status": "ok", "checks": [{"name": "db", "latency_ms": 12}], "version": "2.4.1"}"#);
+    server.set_body(
+        r#"{"status": "ok", "checks": [{"name": "db", "latency_ms": 12}], "version": "2.4.1"}"#,
+    );
     let config = |assertions: &str| format!(r#"{{"fail_if_body_json_not_matches": {assertions}}}"#);
     let ok = run_http(
         &lookout,
         &server.url(),
-        &config(r#"[{"path": "status", "equals": "ok"}, {"path": "checks.0.latency_ms", "regexp": "^[0-9]{1,2}$"}, {"path": "version", "regexp": "^2\\."}]"#),
+        &config(
+            r#"[{"path": "status", "equals": "ok"}, {"path": "checks.0.latency_ms", "regexp": "^[0-9]{1,2}$"}, {"path": "version", "regexp": "^2\\."}]"#,
+        ),
     )?;
     assert_eq!(ok["success"], true, "{ok}");
-    let wrong = run_http(&lookout, &server.url(), &config(r#"[{"path": "status", "equals": "degraded"}]"#))?;
+    let wrong = run_http(
+        &lookout,
+        &server.url(),
+        &config(r#"[{"path": "status", "equals": "degraded"}]"#),
+    )?;
     assert_eq!(wrong["success"], false, "{wrong}");
     assert_eq!(wrong["failure_reason"], "body");
-    assert!(wrong["message"].as_str().unwrap().contains("\"status\""), "{wrong}");
-    let missing = run_http(&lookout, &server.url(), &config(r#"[{"path": "checks.3.name", "equals": "x"}]"#))?;
+    assert!(
+        wrong["message"].as_str().unwrap().contains("\"status\""),
+        "{wrong}"
+    );
+    let missing = run_http(
+        &lookout,
+        &server.url(),
+        &config(r#"[{"path": "checks.3.name", "equals": "x"}]"#),
+    )?;
     assert_eq!(missing["failure_reason"], "body", "{missing}");
     server.set_body("<html>not json</html>");
-    let not_json = run_http(&lookout, &server.url(), &config(r#"[{"path": "status", "equals": "ok"}]"#))?;
-    assert!(not_json["message"].as_str().unwrap().contains("not JSON"), "{not_json}");
+    let not_json = run_http(
+        &lookout,
+        &server.url(),
+        &config(r#"[{"path": "status", "equals": "ok"}]"#),
+    )?;
+    assert!(
+        not_json["message"].as_str().unwrap().contains("not JSON"),
+        "{not_json}"
+    );
     Ok(())
 }
 
@@ -426,7 +460,9 @@ fn websocket_server() -> Result<std::net::SocketAddr> {
                     .trim()
                     .to_string();
                 if path == "/plain" || key.is_empty() {
-                    let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+                    let _ = conn.write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                    );
                     return;
                 }
                 let mut sha = sha1::Sha1::new();
@@ -449,10 +485,16 @@ fn websocket_server() -> Result<std::net::SocketAddr> {
                     let len = (header[1] & 0x7f) as usize;
                     let mut mask = [0u8; 4];
                     let mut payload = vec![0u8; len];
-                    if len >= 126 || conn.read_exact(&mut mask).is_err() || conn.read_exact(&mut payload).is_err() {
+                    if len >= 126
+                        || conn.read_exact(&mut mask).is_err()
+                        || conn.read_exact(&mut payload).is_err()
+                    {
                         return;
                     }
-                    payload.iter_mut().enumerate().for_each(|(i, b)| *b ^= mask[i % 4]);
+                    payload
+                        .iter_mut()
+                        .enumerate()
+                        .for_each(|(i, b)| *b ^= mask[i % 4]);
                     if opcode == 0x8 {
                         return;
                     }

@@ -208,8 +208,7 @@ targets = ["{}"]
     ))?;
     let instant = |query: &str| -> Result<Vec<Value>> {
         let q: String = form_urlencoded::byte_serialize(query.as_bytes()).collect();
-        Ok(served
-            .data(&format!("/api/v1/query?query={q}"))?["result"]
+        Ok(served.data(&format!("/api/v1/query?query={q}"))?["result"]
             .as_array()
             .cloned()
             .unwrap_or_default())
@@ -245,9 +244,11 @@ targets = ["{}"]
     assert_eq!(reasons[0]["metric"]["reason"], "status");
 
     server.set_status(200);
-    wait_for(Duration::from_secs(10), "the target confirmed up again", || {
-        Ok((value("probe_success_confirmed")?.as_deref() == Some("1")).then_some(()))
-    })?;
+    wait_for(
+        Duration::from_secs(10),
+        "the target confirmed up again",
+        || Ok((value("probe_success_confirmed")?.as_deref() == Some("1")).then_some(())),
+    )?;
     // The reason went stale with the first success.
     assert!(instant("probe_failure_reason")?.is_empty());
     Ok(())

@@ -235,7 +235,10 @@ const TEST_PEERS: &[(&str, &str)] = &[
     ("prometheus", "promtool"),
     ("prometheus-alertmanager", "amtool"),
     ("openssl", "openssl"),
-    ("prometheus-blackbox-exporter", "prometheus-blackbox-exporter"),
+    (
+        "prometheus-blackbox-exporter",
+        "prometheus-blackbox-exporter",
+    ),
     ("prometheus-node-exporter", "prometheus-node-exporter"),
     ("redis-server", "redis-server"),
     ("postgresql", "/usr/lib/postgresql/15/bin/initdb"),

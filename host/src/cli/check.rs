@@ -76,7 +76,12 @@ pub fn run(args: CheckArgs, data: &Path) -> anyhow::Result<()> {
             "{}: ok ({} blackbox modules: {})",
             modules.source,
             modules.modules.len(),
-            modules.modules.keys().cloned().collect::<Vec<_>>().join(", ")
+            modules
+                .modules
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     if !rules.groups.is_empty() {
