@@ -55,6 +55,10 @@ pub struct Grants {
     pub icmp: Vec<String>,
     /// Absolute paths the plugin may read (never write).
     pub files: Vec<String>,
+    /// Paths whose file systems' sizes and inode counts the plugin may read
+    /// (`lookout:plugin/filesystem-stats`): absolute paths, each covering
+    /// what is below it, or `*` for any path. `files` paths are covered too.
+    pub statfs: Vec<String>,
     /// Environment variable names passed through.
     pub env: Vec<String>,
 }
@@ -66,6 +70,7 @@ impl Grants {
             && self.udp.is_empty()
             && self.icmp.is_empty()
             && self.files.is_empty()
+            && self.statfs.is_empty()
             && self.env.is_empty()
     }
 
@@ -86,6 +91,7 @@ impl Grants {
             udp: merge(&self.udp, &other.udp),
             icmp: merge(&self.icmp, &other.icmp),
             files: merge(&self.files, &other.files),
+            statfs: merge(&self.statfs, &other.statfs),
             env: merge(&self.env, &other.env),
         }
     }
@@ -99,6 +105,7 @@ impl Grants {
             ("udp", &self.udp),
             ("icmp", &self.icmp),
             ("files (read-only)", &self.files),
+            ("statfs", &self.statfs),
             ("env", &self.env),
         ] {
             if !list.is_empty() {
@@ -354,5 +361,21 @@ mod tests {
         };
         assert_eq!(install.union(&job).icmp, ["{target}", "192.0.2.1"]);
         assert_eq!(install.describe_lines(), ["icmp: {target}"]);
+    }
+
+    #[test]
+    fn statfs_grants_read_merge_and_show() {
+        let job: Grants = toml::from_str("statfs = [\"/srv\", \"*\"]\n").unwrap();
+        assert_eq!(job.statfs, ["/srv", "*"]);
+        assert!(!job.is_empty());
+        // Records stored before the `statfs` capability have none.
+        let old: Grants = serde_json::from_str(r#"{"files":["/proc"],"icmp":[]}"#).unwrap();
+        assert!(old.statfs.is_empty());
+        let install = Grants {
+            statfs: vec!["*".into()],
+            ..Grants::default()
+        };
+        assert_eq!(install.union(&job).statfs, ["*", "/srv"]);
+        assert_eq!(install.describe_lines(), ["statfs: *"]);
     }
 }

@@ -7,8 +7,8 @@
 //! wrapper does not offer.
 //!
 //! All four modules share one set of `lookout:plugin/types`,
-//! `lookout:plugin/host` and `lookout:plugin/icmp` bindings (those of
-//! [`probe`]), and every WASI
+//! `lookout:plugin/host`, `lookout:plugin/icmp` and
+//! `lookout:plugin/filesystem-stats` bindings (those of [`probe`]), and every WASI
 //! interface is taken from the [`wasip2`] crate, so a `wasip2` pollable or
 //! stream is the same Rust type here, in the SDK's [`http`](crate::http)
 //! client and in any other library built on `wasip2`.
@@ -67,13 +67,14 @@ macro_rules! generate_world {
 }
 
 /// Bindings of the `probe` world; also the home of the shared
-/// `lookout:plugin/types`, `lookout:plugin/host` and `lookout:plugin/icmp`
-/// bindings.
+/// `lookout:plugin/types`, `lookout:plugin/host`, `lookout:plugin/icmp` and
+/// `lookout:plugin/filesystem-stats` bindings.
 pub mod probe {
     generate_world!("probe", "lookout_plugin_sdk::bindings::probe", {
         "lookout:plugin/types@0.2.0": generate,
         "lookout:plugin/host@0.2.0": generate,
         "lookout:plugin/icmp@0.2.0": generate,
+        "lookout:plugin/filesystem-stats@0.2.0": generate,
     });
 }
 
@@ -83,6 +84,7 @@ pub mod exporter {
         "lookout:plugin/types@0.2.0": crate::bindings::probe::lookout::plugin::types,
         "lookout:plugin/host@0.2.0": crate::bindings::probe::lookout::plugin::host,
         "lookout:plugin/icmp@0.2.0": crate::bindings::probe::lookout::plugin::icmp,
+        "lookout:plugin/filesystem-stats@0.2.0": crate::bindings::probe::lookout::plugin::filesystem_stats,
     });
 }
 
@@ -92,6 +94,7 @@ pub mod notifier {
         "lookout:plugin/types@0.2.0": crate::bindings::probe::lookout::plugin::types,
         "lookout:plugin/host@0.2.0": crate::bindings::probe::lookout::plugin::host,
         "lookout:plugin/icmp@0.2.0": crate::bindings::probe::lookout::plugin::icmp,
+        "lookout:plugin/filesystem-stats@0.2.0": crate::bindings::probe::lookout::plugin::filesystem_stats,
     });
 }
 
@@ -104,5 +107,6 @@ pub mod detector {
         "lookout:plugin/types@0.2.0": crate::bindings::probe::lookout::plugin::types,
         "lookout:plugin/host@0.2.0": crate::bindings::probe::lookout::plugin::host,
         "lookout:plugin/icmp@0.2.0": crate::bindings::probe::lookout::plugin::icmp,
+        "lookout:plugin/filesystem-stats@0.2.0": crate::bindings::probe::lookout::plugin::filesystem_stats,
     });
 }

@@ -26,6 +26,10 @@ pub struct Capabilities {
     pub icmp: Vec<String>,
     /// Absolute paths opened read-only (`/proc`).
     pub files: Vec<String>,
+    /// Paths whose file systems [`fs_stats`](crate::fs_stats) may describe:
+    /// absolute paths, each covering what is below it, or `*` for any path.
+    /// [`files`](Self::files) paths are covered without asking.
+    pub statfs: Vec<String>,
     /// Environment variable names.
     pub env: Vec<String>,
 }
@@ -121,6 +125,16 @@ impl PluginInfo {
         self
     }
 
+    /// Asks to read the size and inode counts of the file systems of paths
+    /// under `paths` ([`fs_stats`](crate::fs_stats)); `*` asks for any path,
+    /// as a machine exporter that reports every mount point does.
+    pub fn statfs<S: Into<String>>(mut self, paths: impl IntoIterator<Item = S>) -> Self {
+        self.capabilities
+            .statfs
+            .extend(paths.into_iter().map(Into::into));
+        self
+    }
+
     /// Asks to read the given environment variables.
     pub fn env<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
         self.capabilities
@@ -149,6 +163,7 @@ impl From<PluginInfo> for wit::PluginInfo {
             udp,
             icmp,
             files,
+            statfs,
             env,
         } = info.capabilities;
         Self {
@@ -162,6 +177,7 @@ impl From<PluginInfo> for wit::PluginInfo {
                 udp,
                 icmp,
                 files,
+                statfs,
                 env,
             },
         }
@@ -182,6 +198,7 @@ mod tests {
             .tcp(["db:5432"])
             .icmp([TARGET])
             .files(["/proc"])
+            .statfs(["*"])
             .env(["HOME"]);
         assert_eq!(info.capabilities.http, ["{target}", "*.example.com"]);
         let wit: wit::PluginInfo = info.into();
@@ -190,6 +207,7 @@ mod tests {
         assert_eq!(wit.capabilities.tcp, ["db:5432"]);
         assert_eq!(wit.capabilities.icmp, ["{target}"]);
         assert_eq!(wit.capabilities.files, ["/proc"]);
+        assert_eq!(wit.capabilities.statfs, ["*"]);
         assert_eq!(wit.capabilities.env, ["HOME"]);
         assert!(wit.capabilities.udp.is_empty());
     }

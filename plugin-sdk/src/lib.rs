@@ -66,7 +66,12 @@
 //!   requests made during the call default to the time left (see [`http`]).
 //! - **Host services.** [`log`] writes to lookout's log, [`kv`] keeps state
 //!   between calls, [`http`] sends requests the host may allow, [`net`]
-//!   resolves names and opens TCP connections the host may allow.
+//!   resolves names and opens TCP connections the host may allow, [`udp`]
+//!   exchanges datagrams, [`icmp`] asks the host to ping (wasm has no raw
+//!   sockets), [`fs_stats`] asks it for file-system sizes (WASI has no
+//!   statfs), [`target`] splits `host:port` and URL credentials, and `tls`
+//!   (feature `tls`) speaks TLS over a [`net`] connection with
+//!   blackbox_exporter's certificate samples.
 //! - **Notification texts.** [`template`] renders Alertmanager's default
 //!   titles and subjects and a subset of its template language, for
 //!   notifier plugins.
@@ -98,6 +103,7 @@ pub mod bindings;
 mod config;
 pub mod encoding;
 mod error;
+pub mod fs_stats;
 pub mod http;
 pub mod icmp;
 mod info;
@@ -106,6 +112,7 @@ pub mod log;
 pub mod net;
 mod notify;
 mod report;
+pub mod target;
 pub mod template;
 #[cfg(feature = "tls")]
 pub mod tls;

@@ -82,6 +82,18 @@ impl Error {
     }
 }
 
+impl Error {
+    /// Whether the failure is the job's rather than the target's: the
+    /// sandbox refused the address, or the configuration is wrong. An
+    /// exporter fails the invocation for these, so the scheduler backs off
+    /// and shows the error as the plugin's; for any other failure it reports
+    /// the target down (`*_up 0`), because an `Err` stores no samples and an
+    /// `up == 0` alert would only see the series go stale.
+    pub fn is_job_error(&self) -> bool {
+        matches!(self.reason(), FailureReason::Denied | FailureReason::Config)
+    }
+}
+
 /// The failure reason and a human explanation of a wasi:sockets error code.
 pub(crate) fn classify(code: ErrorCode) -> (FailureReason, &'static str) {
     use FailureReason as R;
@@ -306,30 +318,44 @@ impl TcpStream {
     pub fn connect(addr: SocketAddr, timeout: Duration) -> Result<Self, Error> {
         let what = format!("connecting to {addr}");
         let deadline = deadline_after(timeout);
-        let family = match addr {
-            SocketAddr::V4(_) => IpAddressFamily::Ipv4,
-            SocketAddr::V6(_) => IpAddressFamily::Ipv6,
-        };
         let network = instance_network();
-        let socket = create_tcp_socket(family).map_err(|code| Error::code(&what, code))?;
+        let socket = create_tcp_socket(family(addr)).map_err(|code| Error::code(&what, code))?;
         socket
             .start_connect(&network, ip_socket_address(addr))
             .map_err(|code| Error::code(&what, code))?;
-        let pollable = socket.subscribe();
-        let (input, output) = loop {
-            match socket.finish_connect() {
-                Ok(streams) => break streams,
-                Err(ErrorCode::WouldBlock) => wait(&pollable, deadline, &what)?,
-                Err(code) => return Err(Error::code(&what, code)),
-            }
-        };
-        drop(pollable);
+        let (input, output) = finish(&socket.subscribe(), deadline, &what, Error::code, || {
+            socket.finish_connect()
+        })?;
         Ok(Self {
             input,
             output,
             socket,
             peer: addr,
         })
+    }
+
+    /// Connects to the first of `addresses` that accepts before
+    /// `deadline`, trying them in turn; the last failure explains a total
+    /// failure, and no address at all is [`FailureReason::Dns`]. Running
+    /// out of time or a sandbox refusal ends the attempts: another address
+    /// would not do better.
+    pub fn connect_first(addresses: &[SocketAddr], deadline: Instant) -> Result<Self, Error> {
+        let mut failure = None;
+        for &address in addresses {
+            match TcpStream::connect(address, remaining(deadline)) {
+                Ok(stream) => return Ok(stream),
+                Err(error)
+                    if matches!(
+                        error.reason(),
+                        FailureReason::Timeout | FailureReason::Denied
+                    ) =>
+                {
+                    return Err(error);
+                }
+                Err(error) => failure = Some(error),
+            }
+        }
+        Err(failure.unwrap_or_else(|| Error::new(FailureReason::Dns, "no address")))
     }
 
     /// The address connected to.
@@ -410,6 +436,13 @@ impl TcpStream {
     }
 }
 
+/// Time left before `deadline`: zero once it passed, so the next wait
+/// fails with a timeout. For turning a probe's deadline into the timeouts
+/// of [`resolve`] and [`TcpStream::connect`].
+pub fn remaining(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
+}
+
 /// `timeout` from now, saturating far in the future.
 pub(crate) fn deadline_after(timeout: Duration) -> Instant {
     let now = Instant::now();
@@ -433,6 +466,33 @@ pub(crate) fn wait(pollable: &Pollable, deadline: Instant, what: &str) -> Result
         Ok(())
     } else {
         Err(Error::timeout(what))
+    }
+}
+
+/// Repeats a wasi:sockets `finish-*` call while it answers `would-block`,
+/// waiting on `pollable` (the socket's) until `deadline`; any other error
+/// code becomes an [`Error`] of `what` through `error`.
+pub(crate) fn finish<T>(
+    pollable: &Pollable,
+    deadline: Instant,
+    what: &str,
+    error: impl Fn(&str, ErrorCode) -> Error,
+    mut call: impl FnMut() -> Result<T, ErrorCode>,
+) -> Result<T, Error> {
+    loop {
+        match call() {
+            Ok(done) => return Ok(done),
+            Err(ErrorCode::WouldBlock) => wait(pollable, deadline, what)?,
+            Err(code) => return Err(error(what, code)),
+        }
+    }
+}
+
+/// The address family of `addr`.
+pub(crate) fn family(addr: SocketAddr) -> IpAddressFamily {
+    match addr {
+        SocketAddr::V4(_) => IpAddressFamily::Ipv4,
+        SocketAddr::V6(_) => IpAddressFamily::Ipv6,
     }
 }
 

@@ -29,7 +29,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use wasip2::sockets::instance_network::instance_network;
-use wasip2::sockets::network::{ErrorCode, IpAddressFamily};
+use wasip2::sockets::network::ErrorCode;
 use wasip2::sockets::udp::{
     IncomingDatagramStream, OutgoingDatagram, OutgoingDatagramStream, UdpSocket as WasiUdpSocket,
 };
@@ -37,7 +37,7 @@ use wasip2::sockets::udp_create_socket::create_udp_socket;
 
 pub use crate::Error;
 use crate::FailureReason;
-use crate::net::{classify, deadline_after, ip_socket_address, socket_addr, wait};
+use crate::net::{classify, deadline_after, family, finish, ip_socket_address, socket_addr, wait};
 
 /// A UDP socket that exchanges datagrams with one peer.
 ///
@@ -63,31 +63,19 @@ impl UdpSocket {
     pub fn connect(peer: SocketAddr, timeout: Duration) -> Result<Self, Error> {
         let what = format!("opening a udp socket to {peer}");
         let deadline = deadline_after(timeout);
-        let (family, wildcard) = match peer {
-            SocketAddr::V4(_) => (
-                IpAddressFamily::Ipv4,
-                SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
-            ),
-            SocketAddr::V6(_) => (
-                IpAddressFamily::Ipv6,
-                SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
-            ),
+        let wildcard = match peer {
+            SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+            SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
         };
-        let socket = create_udp_socket(family).map_err(|code| udp_error(&what, code))?;
+        let socket = create_udp_socket(family(peer)).map_err(|code| udp_error(&what, code))?;
         // wasi:sockets streams need a bound socket; the wildcard address
         // with port 0 is the bind the OS would have made implicitly.
         socket
             .start_bind(&instance_network(), ip_socket_address(wildcard))
             .map_err(|code| udp_error(&what, code))?;
-        let pollable = socket.subscribe();
-        loop {
-            match socket.finish_bind() {
-                Ok(()) => break,
-                Err(ErrorCode::WouldBlock) => wait(&pollable, deadline, &what)?,
-                Err(code) => return Err(udp_error(&what, code)),
-            }
-        }
-        drop(pollable);
+        finish(&socket.subscribe(), deadline, &what, udp_error, || {
+            socket.finish_bind()
+        })?;
         let (incoming, outgoing) = socket
             .stream(Some(ip_socket_address(peer)))
             .map_err(|code| udp_error(&what, code))?;

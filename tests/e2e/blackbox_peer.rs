@@ -12,7 +12,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::support::{BlackboxExporter, Lookout, Result, free_addr, probe_samples, seed};
+use crate::support::{self, BlackboxExporter, Lookout, Result, free_addr, probe_samples, seed};
 
 /// The modules both run: blackbox_exporter's YAML, as users write it.
 const MODULES: &str = r#"modules:
@@ -372,37 +372,18 @@ struct Certificates {
 
 impl Certificates {
     fn new() -> Result<Certificates> {
-        let ca_key = rcgen::KeyPair::generate()?;
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "lookout test CA");
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let ca = params.self_signed(&ca_key)?;
+        let (ca, ca_key) = support::test_ca("lookout test CA")?;
         let ca_pem = ca.pem();
         Ok(Certificates { ca, ca_key, ca_pem })
     }
 
     /// A TLS server configuration for `127.0.0.1` / `localhost`.
     fn server(&self, signer: Signer, expired: bool) -> Result<Arc<rustls::ServerConfig>> {
-        let key = rcgen::KeyPair::generate()?;
-        let mut params =
-            rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])?;
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "localhost");
-        let now = time::OffsetDateTime::now_utc();
-        if expired {
-            params.not_before = now - time::Duration::days(30);
-            params.not_after = now - time::Duration::days(1);
-        } else {
-            params.not_before = now - time::Duration::days(1);
-            params.not_after = now + time::Duration::days(30);
-        }
-        let cert = match signer {
-            Signer::Itself => params.self_signed(&key)?,
-            Signer::Ca => params.signed_by(&key, &self.ca, &self.ca_key)?,
+        let issuer = match signer {
+            Signer::Itself => None,
+            Signer::Ca => Some((&self.ca, &self.ca_key)),
         };
+        let (cert, key) = support::localhost_certificate(issuer, expired)?;
         let der_key = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der())
             .map_err(|e| anyhow::anyhow!("key: {e}"))?;
         let config = rustls::ServerConfig::builder_with_provider(Arc::new(

@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use crate::support::{BlackboxExporter, Lookout, Result};
+use crate::support::{self, BlackboxExporter, Lookout, Result};
 
 /// What the test needs from PyPI: the packages, and the modules they give.
 const PYTHON_PACKAGES: &str = "grpcio grpcio-health-checking";
@@ -133,23 +133,8 @@ impl Drop for HealthServers {
 /// A private CA (PEM) and a server certificate it signed for 127.0.0.1 and
 /// localhost (certificate and key, PEM).
 fn certificates() -> Result<(String, String, String)> {
-    let ca_key = rcgen::KeyPair::generate()?;
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())?;
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "lookout grpc test CA");
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key)?;
-    let key = rcgen::KeyPair::generate()?;
-    let mut params =
-        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])?;
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "localhost");
-    let now = time::OffsetDateTime::now_utc();
-    params.not_before = now - time::Duration::days(1);
-    params.not_after = now + time::Duration::days(30);
-    let cert = params.signed_by(&key, &ca, &ca_key)?;
+    let (ca, ca_key) = support::test_ca("lookout grpc test CA")?;
+    let (cert, key) = support::localhost_certificate(Some((&ca, &ca_key)), false)?;
     Ok((ca.pem(), cert.pem(), key.serialize_pem()))
 }
 

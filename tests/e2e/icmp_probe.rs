@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde_json::Value;
 
 use crate::support::{BlackboxExporter, Lookout, Result, wait_for, wasm};
@@ -19,6 +19,18 @@ fn run(lookout: &Lookout, args: &[&str]) -> Result<(Option<i32>, Value, String)>
     let mut all = vec!["run", "icmp", "--json"];
     all.extend_from_slice(args);
     parse(lookout.run(&all))
+}
+
+/// A lookout with the icmp plugin installed and granted nothing.
+fn without_grants() -> Result<Lookout> {
+    let lookout = Lookout::new();
+    lookout.ok(&[
+        "plugin",
+        "install",
+        "--no-grants",
+        wasm("lookout_plugin_icmp").to_str().unwrap(),
+    ])?;
+    Ok(lookout)
 }
 
 fn parse(out: Output) -> Result<(Option<i32>, Value, String)> {
@@ -143,13 +155,7 @@ fn pings_loopback_by_address_and_by_name() -> Result {
 
 #[test]
 fn echo_without_an_icmp_grant_is_denied() -> Result {
-    let lookout = Lookout::new();
-    lookout.ok(&[
-        "plugin",
-        "install",
-        "--no-grants",
-        wasm("lookout_plugin_icmp").to_str().unwrap(),
-    ])?;
+    let lookout = without_grants()?;
     let (code, result, _) = run(&lookout, &["--target", "127.0.0.1"])?;
     assert_eq!(code, Some(2), "{result}");
     assert_eq!(result["failure_reason"], "denied", "{result}");
@@ -184,13 +190,7 @@ fn echo_without_an_icmp_grant_is_denied() -> Result {
 
 #[test]
 fn a_jobs_icmp_grant_comes_from_the_config() -> Result {
-    let lookout = Lookout::new();
-    lookout.ok(&[
-        "plugin",
-        "install",
-        "--no-grants",
-        wasm("lookout_plugin_icmp").to_str().unwrap(),
-    ])?;
+    let lookout = without_grants()?;
     let served = lookout.serve(
         r#"
 [[jobs]]
@@ -245,25 +245,27 @@ fn in_private_network(lookout: &Lookout, setup: &str, log: &str, args: &[&str]) 
 const BLACKHOLE_AND_UNREACHABLE: &str =
     "ip route add 198.51.100.0/24 dev lo; ip route add unreachable 203.0.113.0/24";
 
+/// `lookout run icmp --json --timeout 2s --target <target>` in a private
+/// network with [`BLACKHOLE_AND_UNREACHABLE`]; `None` without namespaces.
+fn run_2s_without_routes(lookout: &Lookout, target: &str) -> Option<Output> {
+    let args = [
+        "run",
+        "icmp",
+        "--json",
+        "--timeout",
+        "2s",
+        "--target",
+        target,
+    ];
+    in_private_network(lookout, BLACKHOLE_AND_UNREACHABLE, "warn", &args)
+}
+
 #[test]
 fn unanswered_echo_times_out_and_unroutable_is_connect() -> Result {
     let lookout = Lookout::new();
     lookout.install("lookout_plugin_icmp")?;
     let started = Instant::now();
-    let Some(out) = in_private_network(
-        &lookout,
-        BLACKHOLE_AND_UNREACHABLE,
-        "warn",
-        &[
-            "run",
-            "icmp",
-            "--json",
-            "--timeout",
-            "2s",
-            "--target",
-            "198.51.100.7",
-        ],
-    ) else {
+    let Some(out) = run_2s_without_routes(&lookout, "198.51.100.7") else {
         eprintln!("no network namespaces here (needs root, unshare and ip): skipping");
         return Ok(());
     };
@@ -277,21 +279,8 @@ fn unanswered_echo_times_out_and_unroutable_is_connect() -> Result {
     assert!((1.5..2.0).contains(&duration), "{result}");
     assert!(took < Duration::from_secs(6), "took {took:?}");
 
-    let out = in_private_network(
-        &lookout,
-        BLACKHOLE_AND_UNREACHABLE,
-        "warn",
-        &[
-            "run",
-            "icmp",
-            "--json",
-            "--timeout",
-            "2s",
-            "--target",
-            "203.0.113.5",
-        ],
-    )
-    .context("namespaces worked a moment ago")?;
+    let out =
+        run_2s_without_routes(&lookout, "203.0.113.5").context("namespaces worked a moment ago")?;
     let (code, result, stderr) = parse(out)?;
     assert_eq!(code, Some(2), "{result}\n{stderr}");
     assert_eq!(result["failure_reason"], "connect", "{result}");
@@ -321,6 +310,19 @@ fn without_colours(log: &str) -> String {
     out
 }
 
+/// `lookout run icmp --json --target <target>` in a private network after
+/// `setup`, logging lookout's debug lines: exit code, result and the log
+/// without colours. `None` without namespaces.
+fn run_logged_in_private_network(
+    lookout: &Lookout,
+    setup: &str,
+    target: &str,
+) -> Option<Result<(Option<i32>, Value, String)>> {
+    let args = ["run", "icmp", "--json", "--target", target];
+    let out = in_private_network(lookout, setup, "warn,lookout=debug", &args)?;
+    Some(parse(out).map(|(code, result, stderr)| (code, result, without_colours(&stderr))))
+}
+
 #[test]
 fn ping_sockets_where_allowed_raw_sockets_otherwise() -> Result {
     let lookout = Lookout::new();
@@ -329,17 +331,11 @@ fn ping_sockets_where_allowed_raw_sockets_otherwise() -> Result {
     // group (the kernel's default), "0 2147483647" every group.
     for (range, socket) in [("1 0", "Raw"), ("0 2147483647", "Datagram")] {
         let setup = format!("echo '{range}' > /proc/sys/net/ipv4/ping_group_range");
-        let Some(out) = in_private_network(
-            &lookout,
-            &setup,
-            "warn,lookout=debug",
-            &["run", "icmp", "--json", "--target", "127.0.0.1"],
-        ) else {
+        let Some(ran) = run_logged_in_private_network(&lookout, &setup, "127.0.0.1") else {
             eprintln!("no network namespaces here (needs root, unshare and ip): skipping");
             return Ok(());
         };
-        let (code, result, stderr) = parse(out)?;
-        let stderr = without_colours(&stderr);
+        let (code, result, stderr) = ran?;
         assert_eq!(code, Some(0), "{range}: {result}\n{stderr}");
         assert!(
             stderr.contains("icmp echo answered") && stderr.contains(&format!("socket={socket}")),
@@ -351,16 +347,8 @@ fn ping_sockets_where_allowed_raw_sockets_otherwise() -> Result {
             "{result}"
         );
         if has_ipv6_loopback() {
-            let Some(out) = in_private_network(
-                &lookout,
-                &setup,
-                "warn,lookout=debug",
-                &["run", "icmp", "--json", "--target", "::1"],
-            ) else {
-                bail!("namespaces worked a moment ago");
-            };
-            let (code, result, stderr) = parse(out)?;
-            let stderr = without_colours(&stderr);
+            let (code, result, stderr) = run_logged_in_private_network(&lookout, &setup, "::1")
+                .context("namespaces worked a moment ago")??;
             assert_eq!(code, Some(0), "{range}: {result}\n{stderr}");
             assert!(stderr.contains(&format!("socket={socket}")), "{stderr}");
         }

@@ -2,14 +2,17 @@
 //! (Debian's `prometheus-node-exporter`) on this machine: the same
 //! collectors, read one right after the other, must give the same metric
 //! names, the same series and values within what can change in between.
+//! Without a statfs grant, file-system sizes are denied cleanly.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use serde_json::Value;
 
-use crate::support::{Lookout, Result, http_get, wait_for};
+use crate::support::{Lookout, Result, http_get, wait_for, wasm};
 
 const NODE_EXPORTER: &str = "/usr/bin/prometheus-node-exporter";
 
@@ -33,30 +36,6 @@ const COLLECTORS: [&str; 13] = [
 /// Names node_exporter reports and the plugin deliberately does not.
 const ONLY_IN_NODE_EXPORTER: &[(&str, &str)] = &[
     (
-        "node_filesystem_size_bytes",
-        "statfs(2) is not in WASI; needs a host capability",
-    ),
-    (
-        "node_filesystem_free_bytes",
-        "statfs(2) is not in WASI; needs a host capability",
-    ),
-    (
-        "node_filesystem_avail_bytes",
-        "statfs(2) is not in WASI; needs a host capability",
-    ),
-    (
-        "node_filesystem_files",
-        "statfs(2) is not in WASI; needs a host capability",
-    ),
-    (
-        "node_filesystem_files_free",
-        "statfs(2) is not in WASI; needs a host capability",
-    ),
-    (
-        "node_filesystem_device_error",
-        "reports statfs(2) failures, and there is no statfs",
-    ),
-    (
         "node_time_zone_offset_seconds",
         "WASI has no time zone and the sandbox cannot read /etc/localtime",
     ),
@@ -71,11 +50,15 @@ const ONLY_IN_NODE_EXPORTER: &[(&str, &str)] = &[
 ];
 
 /// How far the plugin's value (read second) may be from node_exporter's
-/// (read first), `elapsed` seconds apart.
+/// (read first, and again third), `elapsed` seconds apart.
 #[derive(Debug, Clone, Copy)]
 enum Tolerance {
     /// The same value: constants of the machine.
     Exact,
+    /// A gauge that other work on the machine moves either way, fast (free
+    /// disk space while builds write and delete): between node_exporter's
+    /// reads before and after the plugin's, give or take `slack`.
+    Bracketed { slack: f64 },
     /// A counter: it may only have grown, by at most `per_second` ×
     /// elapsed, give or take `slack` (the file's granularity).
     Counter { per_second: f64, slack: f64 },
@@ -88,6 +71,7 @@ enum Tolerance {
 fn tolerance(name: &str) -> Tolerance {
     use Tolerance::*;
     const GIB: f64 = (1u64 << 30) as f64;
+    const MIB: f64 = (1u64 << 20) as f64;
     match name {
         "node_scrape_collector_duration_seconds" => Presence,
         "node_scrape_collector_success" | "node_boot_time_seconds" => Exact,
@@ -143,7 +127,16 @@ fn tolerance(name: &str) -> Tolerance {
             per_second: 2e7,
             slack: 0.0,
         },
-        "node_filesystem_readonly" => Exact,
+        "node_filesystem_readonly" | "node_filesystem_device_error" => Exact,
+        // A mounted file system's size is fixed (ext4, tmpfs, xfs …).
+        "node_filesystem_size_bytes" => Exact,
+        // Free space follows concurrent writes; the slack is what a write
+        // racing the reads may leave outside the bracket.
+        "node_filesystem_free_bytes" | "node_filesystem_avail_bytes" => {
+            Bracketed { slack: 4.0 * MIB }
+        }
+        // XFS's inode total follows its free space.
+        "node_filesystem_files" | "node_filesystem_files_free" => Bracketed { slack: 1000.0 },
         "node_pressure_cpu_waiting_seconds_total"
         | "node_pressure_io_waiting_seconds_total"
         | "node_pressure_io_stalled_seconds_total"
@@ -173,10 +166,23 @@ fn tolerance(name: &str) -> Tolerance {
 }
 
 impl Tolerance {
-    fn accepts(self, node_exporter: f64, lookout: f64, elapsed: f64) -> bool {
+    /// `node_exporter` was read before the plugin, `node_exporter_after`
+    /// (where it has the series) after it.
+    fn accepts(
+        self,
+        node_exporter: f64,
+        node_exporter_after: Option<f64>,
+        lookout: f64,
+        elapsed: f64,
+    ) -> bool {
         let diff = lookout - node_exporter;
         match self {
             Tolerance::Exact => lookout == node_exporter,
+            Tolerance::Bracketed { slack } => {
+                let after = node_exporter_after.unwrap_or(node_exporter);
+                lookout >= node_exporter.min(after) - slack
+                    && lookout <= node_exporter.max(after) + slack
+            }
             Tolerance::Counter { per_second, slack } => {
                 diff >= -slack && diff <= per_second * elapsed + slack
             }
@@ -211,7 +217,7 @@ fn node_plugin_matches_node_exporter() -> Result {
     let lookout = Lookout::new();
     let installed = lookout.install("lookout_plugin_node")?;
     assert!(
-        installed.contains("granted  files (read-only): /proc, /sys"),
+        installed.contains("granted  files (read-only): /proc, /sys; statfs: *"),
         "{installed}"
     );
 
@@ -242,13 +248,20 @@ fn node_plugin_matches_node_exporter() -> Result {
     assert_eq!(status, 200, "{text}");
     let run = lookout.ok(&["run", "node", "--target", "localhost", "--json"])?;
     let elapsed = started.elapsed().as_secs_f64();
+    // And node_exporter again, to bracket gauges that move either way.
+    let (status, text_after) = http_get(addr, "/metrics")?;
+    assert_eq!(status, 200, "{text_after}");
 
-    let scrape = lookout_expfmt::parse(&text, lookout_expfmt::Format::PrometheusText)?;
-    let theirs: BTreeMap<String, f64> = scrape
-        .samples
-        .iter()
-        .map(|s| (series_key(&s.name, &s.labels), s.value))
-        .collect();
+    let series = |text: &str| -> Result<BTreeMap<String, f64>> {
+        let scrape = lookout_expfmt::parse(text, lookout_expfmt::Format::PrometheusText)?;
+        Ok(scrape
+            .samples
+            .iter()
+            .map(|s| (series_key(&s.name, &s.labels), s.value))
+            .collect())
+    };
+    let theirs = series(&text)?;
+    let theirs_after = series(&text_after)?;
     let result: serde_json::Value = serde_json::from_str(&run)?;
     let mut ours = BTreeMap::new();
     for sample in result["samples"].as_array().context("no samples")? {
@@ -323,9 +336,10 @@ fn node_plugin_matches_node_exporter() -> Result {
         };
         compared += 1;
         let tolerance = tolerance(name);
-        if !tolerance.accepts(their_value, our_value, elapsed) {
+        let their_after = theirs_after.get(key).copied();
+        if !tolerance.accepts(their_value, their_after, our_value, elapsed) {
             mismatches.push(format!(
-                "{key}: node_exporter {their_value}, plugin {our_value} ({tolerance:?})"
+                "{key}: node_exporter {their_value} (then {their_after:?}), plugin {our_value} ({tolerance:?})"
             ));
         }
     }
@@ -348,5 +362,128 @@ fn node_plugin_matches_node_exporter() -> Result {
         "the two report different series (devices, mounts, CPUs or labels)"
     );
     assert!(mismatches.is_empty(), "{} values differ", mismatches.len());
+    Ok(())
+}
+
+/// The file-system series of one result, by name and mount point.
+fn filesystem_series(result: &Value) -> BTreeMap<(String, String), f64> {
+    result["samples"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| {
+            s["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("node_filesystem_"))
+        })
+        .map(|s| {
+            let labels: BTreeMap<String, String> = s["labels"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|pair| Some((pair[0].as_str()?.into(), pair[1].as_str()?.into())))
+                .collect();
+            let mount = labels.get("mountpoint").cloned().unwrap_or_default();
+            let name = s["name"].as_str().unwrap_or_default().to_string();
+            ((name, mount), s["value"].as_f64().unwrap_or(f64::NAN))
+        })
+        .collect()
+}
+
+/// A job granted `/proc` and `/sys` but not statfs: every mount is read,
+/// every statfs is refused by the sandbox as an ordinary error (device_error
+/// 1, no sizes, the collector still a success, a warning naming the grant),
+/// and the invocation itself succeeds. The same plugin with the grant in
+/// its job gets the sizes.
+#[test]
+fn without_a_statfs_grant_sizes_are_denied_not_trapped() -> Result {
+    let lookout = Lookout::new();
+    lookout.ok(&[
+        "plugin",
+        "install",
+        "--no-grants",
+        wasm("lookout_plugin_node").to_str().unwrap(),
+    ])?;
+    let mut served = lookout.serve(
+        r#"
+[[jobs]]
+name = "unsized"
+plugin = "node"
+every = "1s"
+targets = ["localhost"]
+config = { collectors = ["filesystem"] }
+grants = { files = ["/proc", "/sys"] }
+
+[[jobs]]
+name = "sized"
+plugin = "node"
+every = "1s"
+targets = ["localhost"]
+config = { collectors = ["filesystem"] }
+grants = { files = ["/proc", "/sys"], statfs = ["*"] }
+"#,
+    )?;
+    let first = |job: &'static str| {
+        wait_for(Duration::from_secs(20), job, || {
+            Ok(served.results(job)?.into_iter().next())
+        })
+    };
+    let (unsized_result, sized) = (first("unsized")?, first("sized")?);
+
+    assert_eq!(unsized_result["outcome"], "success", "{unsized_result}");
+    let denied = filesystem_series(&unsized_result);
+    let errors: Vec<&String> = denied
+        .iter()
+        .filter(|((name, _), _)| name == "node_filesystem_device_error")
+        .map(|((_, mount), value)| {
+            assert_eq!(*value, 1.0, "device_error of {mount} without a grant");
+            mount
+        })
+        .collect();
+    assert!(
+        errors.iter().any(|m| m.as_str() == "/"),
+        "no device_error for / in {denied:?}"
+    );
+    assert!(
+        denied
+            .keys()
+            .all(|(name, _)| name == "node_filesystem_device_error"),
+        "a denied mount reports nothing else: {denied:?}"
+    );
+    let success = unsized_result["samples"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["name"] == "node_scrape_collector_success")
+        .context("no node_scrape_collector_success")?;
+    assert_eq!(success["value"], 1.0, "{unsized_result}");
+
+    assert_eq!(sized["outcome"], "success", "{sized}");
+    let granted = filesystem_series(&sized);
+    let root = |name: &str| granted.get(&(name.to_string(), "/".to_string())).copied();
+    assert_eq!(
+        root("node_filesystem_device_error"),
+        Some(0.0),
+        "{granted:?}"
+    );
+    assert!(
+        root("node_filesystem_size_bytes").is_some_and(|v| v > 0.0),
+        "{granted:?}"
+    );
+
+    // The host says why, and so does the plugin.
+    served.child.kill()?;
+    let mut log = String::new();
+    served
+        .child
+        .stderr
+        .take()
+        .context("stderr")?
+        .read_to_string(&mut log)?;
+    assert!(
+        log.contains("capability denied: statfs of a path not granted"),
+        "{log}"
+    );
+    assert!(log.contains("no statfs or files grant covers /"), "{log}");
     Ok(())
 }

@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-use crate::support::{Lookout, Result, now_secs, wait_for};
+use crate::support::{
+    self, Lookout, Result, find_sample as find, now_secs, sample_label as label,
+    sample_value as value, silent_server, wait_for,
+};
 
 /// `max_connections` the cluster runs with, to be read back.
 const MAX_CONNECTIONS: u32 = 37;
@@ -269,53 +272,12 @@ impl Drop for HeldSession {
 }
 
 fn run_raw(lookout: &Lookout, target: &str, config: &str) -> Output {
-    lookout.run(&[
-        "run",
-        "postgres",
-        "--target",
-        target,
-        "--config",
-        config,
-        "--json",
-        "--timeout",
-        "10s",
-    ])
+    support::run_plugin(lookout, "postgres", target, config, "10s")
 }
 
 /// `lookout run postgres --json`: the result and what lookout logged.
 fn run_exporter(lookout: &Lookout, target: &str, config: &str) -> Result<(Value, String)> {
-    let out = run_raw(lookout, target, config);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    if !out.status.success() {
-        bail!("lookout run postgres failed: {}\n{stderr}", out.status);
-    }
-    let result: Value = serde_json::from_slice(&out.stdout)
-        .with_context(|| String::from_utf8_lossy(&out.stdout).into_owned())?;
-    Ok((result, stderr))
-}
-
-fn label<'s>(sample: &'s Value, name: &str) -> Option<&'s str> {
-    sample["labels"]
-        .as_array()?
-        .iter()
-        .find(|pair| pair[0] == name)
-        .and_then(|pair| pair[1].as_str())
-}
-
-/// The first sample `name` whose labels include `labels`.
-fn find<'r>(result: &'r Value, name: &str, labels: &[(&str, &str)]) -> Option<&'r Value> {
-    result["samples"].as_array()?.iter().find(|s| {
-        s["name"] == name
-            && labels
-                .iter()
-                .all(|(k, v)| label(s, k).is_some_and(|found| found == *v))
-    })
-}
-
-fn value(result: &Value, name: &str, labels: &[(&str, &str)]) -> Result<f64> {
-    find(result, name, labels)
-        .and_then(|s| s["value"].as_f64())
-        .with_context(|| format!("no sample {name}{labels:?}"))
+    support::run_exporter(lookout, "postgres", target, config, "10s")
 }
 
 /// postgres_exporter's short version of `SHOW server_version`
@@ -325,13 +287,6 @@ fn expected_short_version(server_version: &str) -> String {
     let mut parts: Vec<&str> = number.split('.').collect();
     parts.resize(3, "0");
     parts.join(".")
-}
-
-/// A server that accepts connections and never says a word, held open
-/// until the test ends: the exporter must give up by its deadline.
-fn silent_server() -> Result<(std::net::SocketAddr, std::net::TcpListener)> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok((listener.local_addr()?, listener))
 }
 
 #[test]
@@ -593,18 +548,9 @@ fn refused_logins_and_unreachable_servers_are_pg_up_0() -> Result {
     // the plugin (a little under --timeout) passes.
     let (silent, _listener) = silent_server()?;
     let started = Instant::now();
-    let out = lookout.run(&[
-        "run",
-        "postgres",
-        "--target",
-        &silent.to_string(),
-        "--json",
-        "--timeout",
-        "2s",
-    ]);
+    let (result, stderr) =
+        support::run_exporter(&lookout, "postgres", &silent.to_string(), "{}", "2s")?;
     let waited = started.elapsed();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let result: Value = serde_json::from_slice(&out.stdout).with_context(|| stderr.to_string())?;
     assert_eq!(value(&result, "pg_up", &[])?, 0.0);
     assert!(stderr.contains("timed out"), "{stderr}");
     assert!(
@@ -631,12 +577,7 @@ fn refused_logins_and_unreachable_servers_are_pg_up_0() -> Result {
         ("mysql://127.0.0.1:1".to_string(), "{}", "scheme `mysql://`"),
     ] {
         let out = run_raw(&lookout, &target, config);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{target} {config}: must fail");
-        assert!(
-            stderr.contains("(plugin_config)") && stderr.contains(expected),
-            "{target} {config}: {stderr}"
-        );
+        support::assert_plugin_config_error(&out, expected, &format!("{target} {config}"));
     }
     Ok(())
 }

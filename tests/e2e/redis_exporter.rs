@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-use crate::support::{Lookout, Result, now_secs, wait_for};
+use crate::support::{
+    self, Lookout, Result, find_sample, now_secs, sample_label, sample_value as value,
+    silent_server, wait_for,
+};
 
 /// A `redis-server` on a free 127.0.0.1 port, without persistence, killed
 /// on drop.
@@ -120,55 +123,16 @@ impl RespClient {
 
 /// `lookout run redis --json`: the result and what lookout logged.
 fn run_exporter(lookout: &Lookout, target: &str, config: &str) -> Result<(Value, String)> {
-    let out = run_raw(lookout, target, config);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    if !out.status.success() {
-        bail!("lookout run redis failed: {}\n{stderr}", out.status);
-    }
-    let result: Value = serde_json::from_slice(&out.stdout)
-        .with_context(|| String::from_utf8_lossy(&out.stdout).into_owned())?;
-    Ok((result, stderr))
+    support::run_exporter(lookout, "redis", target, config, "5s")
 }
 
 fn run_raw(lookout: &Lookout, target: &str, config: &str) -> Output {
-    lookout.run(&[
-        "run",
-        "redis",
-        "--target",
-        target,
-        "--config",
-        config,
-        "--json",
-        "--timeout",
-        "5s",
-    ])
+    support::run_plugin(lookout, "redis", target, config, "5s")
 }
 
 /// The value of the sample `name` whose labels include `labels`.
 fn sample(result: &Value, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    result["samples"]
-        .as_array()?
-        .iter()
-        .find(|s| {
-            s["name"] == name
-                && labels
-                    .iter()
-                    .all(|(k, v)| label(s, k).is_some_and(|found| found == *v))
-        })
-        .and_then(|s| s["value"].as_f64())
-}
-
-fn label<'s>(sample: &'s Value, name: &str) -> Option<&'s str> {
-    sample["labels"]
-        .as_array()?
-        .iter()
-        .find(|pair| pair[0] == name)
-        .and_then(|pair| pair[1].as_str())
-}
-
-fn value(result: &Value, name: &str, labels: &[(&str, &str)]) -> Result<f64> {
-    sample(result, name, labels)
-        .with_context(|| format!("no sample {name}{labels:?} in {result:#}"))
+    find_sample(result, name, labels).and_then(|s| s["value"].as_f64())
 }
 
 /// The `err` label of `redis_exporter_last_scrape_error`.
@@ -181,14 +145,7 @@ fn scrape_error(result: &Value) -> Result<String> {
                 .find(|s| s["name"] == "redis_exporter_last_scrape_error")
         })
         .context("no redis_exporter_last_scrape_error")?;
-    Ok(label(sample, "err").unwrap_or_default().to_string())
-}
-
-/// A server that accepts connections and never says a word, held open
-/// until the test ends: the exporter must give up by its deadline.
-fn silent_server() -> Result<(std::net::SocketAddr, std::net::TcpListener)> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok((listener.local_addr()?, listener))
+    Ok(sample_label(sample, "err").unwrap_or_default().to_string())
 }
 
 #[test]
@@ -350,18 +307,8 @@ fn unreachable_servers_and_bad_configs() -> Result {
     // gives the plugin (a little under --timeout) passes.
     let (silent, _listener) = silent_server()?;
     let started = Instant::now();
-    let out = lookout.run(&[
-        "run",
-        "redis",
-        "--target",
-        &silent.to_string(),
-        "--json",
-        "--timeout",
-        "2s",
-    ]);
+    let (result, _) = support::run_exporter(&lookout, "redis", &silent.to_string(), "{}", "2s")?;
     let waited = started.elapsed();
-    let result: Value = serde_json::from_slice(&out.stdout)
-        .with_context(|| String::from_utf8_lossy(&out.stderr).into_owned())?;
     assert_eq!(value(&result, "redis_up", &[])?, 0.0);
     let error = scrape_error(&result)?;
     assert!(error.contains("timed out"), "{error}");
@@ -390,12 +337,7 @@ fn unreachable_servers_and_bad_configs() -> Result {
         ("127.0.0.1:port", "{}", "is not host:port"),
     ] {
         let out = run_raw(&lookout, target, config);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{target} {config}: must fail");
-        assert!(
-            stderr.contains("(plugin_config)") && stderr.contains(expected),
-            "{target} {config}: {stderr}"
-        );
+        support::assert_plugin_config_error(&out, expected, &format!("{target} {config}"));
     }
     Ok(())
 }

@@ -486,3 +486,135 @@ pub fn probe_samples(
 pub fn free_addr() -> Result<SocketAddr> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
 }
+
+/// `lookout run <plugin> --target <target> --config <config> --json
+/// --timeout <timeout>`, as it ended.
+pub fn run_plugin(
+    lookout: &Lookout,
+    plugin: &str,
+    target: &str,
+    config: &str,
+    timeout: &str,
+) -> Output {
+    lookout.run(&[
+        "run",
+        plugin,
+        "--target",
+        target,
+        "--config",
+        config,
+        "--json",
+        "--timeout",
+        timeout,
+    ])
+}
+
+/// [`run_plugin`] for an exporter that must have run: its `--json` result
+/// and what lookout logged.
+pub fn run_exporter(
+    lookout: &Lookout,
+    plugin: &str,
+    target: &str,
+    config: &str,
+    timeout: &str,
+) -> Result<(Value, String)> {
+    let out = run_plugin(lookout, plugin, target, config, timeout);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if !out.status.success() {
+        bail!("lookout run {plugin} failed: {}\n{stderr}", out.status);
+    }
+    let result: Value = serde_json::from_slice(&out.stdout)
+        .with_context(|| String::from_utf8_lossy(&out.stdout).into_owned())?;
+    Ok((result, stderr))
+}
+
+/// The label `name` of a sample of a `--json` result.
+pub fn sample_label<'s>(sample: &'s Value, name: &str) -> Option<&'s str> {
+    sample["labels"]
+        .as_array()?
+        .iter()
+        .find(|pair| pair[0] == name)
+        .and_then(|pair| pair[1].as_str())
+}
+
+/// The first sample `name` of a `--json` result whose labels include
+/// `labels`.
+pub fn find_sample<'r>(
+    result: &'r Value,
+    name: &str,
+    labels: &[(&str, &str)],
+) -> Option<&'r Value> {
+    result["samples"].as_array()?.iter().find(|s| {
+        s["name"] == name
+            && labels
+                .iter()
+                .all(|(k, v)| sample_label(s, k).is_some_and(|found| found == *v))
+    })
+}
+
+/// The value of [`find_sample`], or an error naming the missing sample.
+pub fn sample_value(result: &Value, name: &str, labels: &[(&str, &str)]) -> Result<f64> {
+    find_sample(result, name, labels)
+        .and_then(|s| s["value"].as_f64())
+        .with_context(|| format!("no sample {name}{labels:?} in {result:#}"))
+}
+
+/// A 127.0.0.1 server that accepts connections (the kernel does, into the
+/// backlog) and never says a word, for as long as the listener is kept:
+/// a client must give up by its deadline.
+pub fn silent_server() -> Result<(SocketAddr, TcpListener)> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    Ok((listener.local_addr()?, listener))
+}
+
+/// A private certificate authority for TLS tests (its certificate and
+/// key), named `common_name`.
+pub fn test_ca(common_name: &str) -> Result<(rcgen::Certificate, rcgen::KeyPair)> {
+    let key = rcgen::KeyPair::generate()?;
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, common_name);
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let certificate = params.self_signed(&key)?;
+    Ok((certificate, key))
+}
+
+/// A server certificate for `localhost` and `127.0.0.1` and its key, made
+/// now: signed by `issuer` (a [`test_ca`]) or, without one, by itself;
+/// valid from yesterday for 30 days, or, when `expired`, ended yesterday.
+pub fn localhost_certificate(
+    issuer: Option<(&rcgen::Certificate, &rcgen::KeyPair)>,
+    expired: bool,
+) -> Result<(rcgen::Certificate, rcgen::KeyPair)> {
+    let key = rcgen::KeyPair::generate()?;
+    let mut params =
+        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "localhost");
+    let now = time::OffsetDateTime::now_utc();
+    if expired {
+        params.not_before = now - time::Duration::days(30);
+        params.not_after = now - time::Duration::days(1);
+    } else {
+        params.not_before = now - time::Duration::days(1);
+        params.not_after = now + time::Duration::days(30);
+    }
+    let certificate = match issuer {
+        None => params.self_signed(&key)?,
+        Some((ca, ca_key)) => params.signed_by(&key, ca, ca_key)?,
+    };
+    Ok((certificate, key))
+}
+
+/// Asserts that a `lookout run` (described by `what`) failed with a plugin
+/// configuration error whose text contains `expected`.
+pub fn assert_plugin_config_error(out: &Output, expected: &str, what: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{what}: must fail");
+    assert!(
+        stderr.contains("(plugin_config)") && stderr.contains(expected),
+        "{what}: {stderr}"
+    );
+}

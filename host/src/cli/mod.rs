@@ -105,6 +105,10 @@ pub fn main() -> ExitCode {
             Command::Tsdb(cmd) => tsdb::run(cmd, &data),
         }
     });
+    // A plugin stuck in a blocking file read (a FIFO, a dead NFS mount)
+    // holds a blocking-pool thread that no deadline can take back: do not
+    // wait for it on the way out, everything durable is committed by now.
+    runtime.shutdown_timeout(SHUTDOWN_WAIT);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.downcast_ref::<QuietExit>().is_some() => {
@@ -119,6 +123,9 @@ pub fn main() -> ExitCode {
         }
     }
 }
+
+/// How long exiting waits for the async runtime's blocking threads.
+const SHUTDOWN_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Ends the process with this exit code after everything is closed, the
 /// result having been printed already (`lookout run` on an unhealthy target).
@@ -159,6 +166,10 @@ struct OneShotArgs {
     /// Extra ICMP echo destination grant (repeatable): a host, `*` or `{target}`.
     #[arg(long = "grant-icmp", value_name = "PATTERN")]
     grant_icmp: Vec<String>,
+    /// Extra statfs grant (repeatable): a path whose file system's sizes the
+    /// plugin may read (`lookout:plugin/filesystem-stats`), or `*`.
+    #[arg(long = "grant-statfs", value_name = "PATH")]
+    grant_statfs: Vec<String>,
 }
 
 impl OneShot {
@@ -169,6 +180,7 @@ impl OneShot {
             grant_http,
             grant_tcp,
             grant_icmp,
+            grant_statfs,
         } = args;
         let timeout = crate::config::parse_duration(&timeout)
             .map_err(|e| anyhow::anyhow!("--timeout: {e}"))?;
@@ -180,6 +192,7 @@ impl OneShot {
             http: grant_http,
             tcp: grant_tcp,
             icmp: grant_icmp,
+            statfs: grant_statfs,
             ..Default::default()
         };
         let grants = record.grants.union(&extra);

@@ -1,5 +1,6 @@
 //! Host bindings for the four worlds of `wit/plugin.wit`. The probe world's
-//! bindings own the shared `types`, `host` and `icmp` interfaces; the other worlds
+//! bindings own the shared `types`, `host`, `icmp` and `filesystem-stats`
+//! interfaces; the other worlds
 //! reuse them so one host implementation serves all four. WASI interfaces
 //! map to wasmtime-wasi's and wasmtime-wasi-http's own bindings.
 
@@ -36,7 +37,8 @@ macro_rules! sharing_world_bindings {
             $world,
             "lookout:plugin/types" => super::probe::lookout::plugin::types,
             "lookout:plugin/host" => super::probe::lookout::plugin::host,
-            "lookout:plugin/icmp" => super::probe::lookout::plugin::icmp
+            "lookout:plugin/icmp" => super::probe::lookout::plugin::icmp,
+            "lookout:plugin/filesystem-stats" => super::probe::lookout::plugin::filesystem_stats
         );
     };
 }
@@ -45,4 +47,4 @@ sharing_world_bindings!(exporter, "lookout:plugin/exporter");
 sharing_world_bindings!(detector, "lookout:plugin/detector");
 sharing_world_bindings!(notifier, "lookout:plugin/notifier");
 
-pub use probe::lookout::plugin::{host, icmp, types};
+pub use probe::lookout::plugin::{filesystem_stats, host, icmp, types};

@@ -76,3 +76,24 @@ pub const MAX_LOG_LINE_BYTES: usize = 4096;
 /// What the host keeps of a plugin's stderr (Rust panics land there); the
 /// tail is quoted in a trap's message.
 pub const STDERR_CAPTURE_BYTES: usize = 16 << 10;
+
+/// `filesystem-stats.stat` calls, over all plugins, that may still be
+/// waiting after their caller gave up on them: a file system that does not
+/// answer (a dead NFS server, a stuck FUSE daemon) holds the call's thread
+/// until the kernel gives up, which for a hard NFS mount is never. A path
+/// with a call still waiting fails at once, so one dead mount holds one
+/// thread; this caps what a plugin statting many paths on dead mounts can
+/// hold (threads and their stacks).
+pub const MAX_STRANDED_STATFS: usize = 16;
+
+/// Invocations whose own thread (plugins granted files run on one, see
+/// `Runtime::invoke`) is still blocked in a file call past its deadline: a
+/// FIFO, `/proc/kmsg`, a dead NFS mount. Each keeps its instance slot and
+/// memory until the call returns. While this many are stranded,
+/// invocations of plugins granted files start on the async threads, their
+/// file calls each sent to tokio's blocking pool: slower (the `node`
+/// plugin's collection takes twice as long), but a blocked call then
+/// strands only a pool thread, not an instance. Checked as an invocation
+/// starts, so invocations already running when the count is reached may
+/// strand a few more.
+pub const MAX_STRANDED_INVOCATIONS: usize = 8;

@@ -10,13 +10,19 @@
 //!   granted patterns, host names resolved when the store is built.
 //! - ICMP: `lookout:plugin/icmp.echo` reaches only addresses of the `icmp`
 //!   grants ([`IcmpPolicy`]), resolved the same way.
+//! - File-system statistics: `lookout:plugin/filesystem-stats.stat` answers
+//!   only for paths under a `statfs` or `files` grant, or any path with a
+//!   `statfs` grant of `*` ([`StatfsPolicy`]).
 //! - Name lookup: enabled with any tcp, udp or icmp grant (a plugin that
 //!   may reach a host by name must be able to resolve it).
 //! - Files: one read-only preopen per granted path; nothing else exists.
+//!   The invocation then runs on a thread of its own and wasi's file calls
+//!   block it ([`files_block_their_thread`]).
 //! - Environment: only the named variables, copied from the host's.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -46,6 +52,7 @@ pub struct InvocationState {
     pub(super) table: ResourceTable,
     pub(super) http_policy: HttpPolicy,
     pub(super) icmp: IcmpPolicy,
+    pub(super) statfs: StatfsPolicy,
     pub(super) limiter: MemoryLimiter,
     pub(super) host: HostServices,
     /// When the epoch callback interrupts the guest.
@@ -232,6 +239,53 @@ impl IcmpPolicy {
     }
 }
 
+/// Where `filesystem-stats.stat` may look: paths under a `statfs` or a
+/// `files` grant (what a plugin may read, it may know the size of), or
+/// anywhere with a `statfs` grant of `*`. Relative patterns cover nothing.
+#[derive(Clone, Debug, Default)]
+pub struct StatfsPolicy {
+    anywhere: bool,
+    roots: Vec<PathBuf>,
+}
+
+impl StatfsPolicy {
+    pub(super) fn new(grants: &Grants) -> StatfsPolicy {
+        StatfsPolicy {
+            anywhere: grants.statfs.iter().any(|p| p == "*"),
+            roots: grants
+                .statfs
+                .iter()
+                .chain(&grants.files)
+                .map(PathBuf::from)
+                .filter(|p| p.is_absolute())
+                .collect(),
+        }
+    }
+
+    /// Whether the grants cover `path` as written: absolute, without `..`
+    /// (`statfs::checked_path`). A root covers itself and what is below it,
+    /// component by component (`/mnt` covers `/mnt/a`, not `/mntx`).
+    pub(super) fn permits(&self, path: &Path) -> bool {
+        self.anywhere || self.roots.iter().any(|root| path.starts_with(root))
+    }
+
+    /// Whether a covered path must still be checked once its symbolic links
+    /// are resolved (`/proc/1/root` is under `/proc` but leads to `/`).
+    pub(super) fn needs_resolving(&self) -> bool {
+        !self.anywhere
+    }
+
+    /// Whether `real`, a path with its links resolved, is covered by a root
+    /// as written or resolved itself. Touches the file system: call it where
+    /// blocking is allowed.
+    pub(super) fn permits_resolved(&self, real: &Path) -> bool {
+        self.permits(real)
+            || self.roots.iter().any(|root| {
+                std::fs::canonicalize(root).is_ok_and(|resolved| real.starts_with(resolved))
+            })
+    }
+}
+
 /// Caps linear memory and remembers whether the cap was hit, so the trap
 /// that follows (Rust aborts on allocation failure) is reported as a memory
 /// limit rather than a bare trap.
@@ -304,25 +358,23 @@ impl SocketAllowList {
     }
 }
 
-/// Where every file is made by the kernel on read, from memory.
-const NON_BLOCKING_FILE_ROOTS: [&str; 2] = ["/proc", "/sys"];
-
-fn files_never_block(files: &[String]) -> bool {
-    !files.is_empty()
-        && files.iter().all(|f| {
-            NON_BLOCKING_FILE_ROOTS
-                .iter()
-                .any(|root| std::path::Path::new(f).starts_with(root))
-        })
+/// Whether an invocation with these grants runs on a thread of its own,
+/// where wasi's file calls block that thread instead of each hopping to
+/// tokio's blocking pool (see `Runtime::invoke`): any plugin granted files.
+pub(super) fn files_block_their_thread(grants: &Grants) -> bool {
+    !grants.files.is_empty()
 }
 
 /// Builds the WASI context and HTTP policy for one invocation.
+/// `blocking_files`: wasi's file calls run on the calling thread, which
+/// must then be one the invocation has to itself.
 pub(super) async fn build_state(
     identity: Identity,
     grants: &Grants,
     state: Arc<dyn PluginStateStore>,
     max_memory_bytes: u64,
     deadline: Instant,
+    blocking_files: bool,
 ) -> Result<InvocationState, String> {
     let target = identity.target.to_string();
     let http = expand_target(&grants.http, &target);
@@ -370,8 +422,8 @@ pub(super) async fn build_state(
             builder.env(name, value);
         }
     }
-    // Must precede the preopens: each directory takes the setting when opened.
-    builder.allow_blocking_current_thread(files_never_block(&grants.files));
+    // Before the preopens: each directory keeps the setting it was opened with.
+    builder.allow_blocking_current_thread(blocking_files);
     for path in &grants.files {
         builder
             .preopened_dir(path, path, FsPerms::ReadOnly)
@@ -388,6 +440,7 @@ pub(super) async fn build_state(
             deadline,
         },
         icmp: IcmpPolicy { allowed: icmp },
+        statfs: StatfsPolicy::new(grants),
         limiter: MemoryLimiter {
             max_bytes: max_memory_bytes as usize,
             hit: Arc::new(AtomicBool::new(false)),
@@ -501,5 +554,83 @@ mod tests {
         assert!(icmp_policy(&["*"], "x").await.permits(ip("198.51.100.3")));
         let none = icmp_policy(&[], "127.0.0.1").await;
         assert!(!none.permits(ip("127.0.0.1")), "no grant, no echo");
+    }
+
+    fn statfs_policy(statfs: &[&str], files: &[&str]) -> StatfsPolicy {
+        let list = |l: &[&str]| l.iter().map(|p| p.to_string()).collect();
+        StatfsPolicy::new(&Grants {
+            statfs: list(statfs),
+            files: list(files),
+            ..Grants::default()
+        })
+    }
+
+    #[test]
+    fn statfs_is_denied_without_a_grant() {
+        let none = statfs_policy(&[], &[]);
+        for path in ["/", "/proc", "/home/user"] {
+            assert!(!none.permits(Path::new(path)), "{path}");
+        }
+        // Other grants do not open statfs either.
+        let others = StatfsPolicy::new(&Grants {
+            http: vec!["*".into()],
+            tcp: vec!["*:*".into()],
+            env: vec!["HOME".into()],
+            ..Grants::default()
+        });
+        assert!(!others.permits(Path::new("/")));
+    }
+
+    #[test]
+    fn statfs_grants_cover_paths_below_them() {
+        let policy = statfs_policy(&["/srv/data", "relative"], &[]);
+        assert!(policy.permits(Path::new("/srv/data")));
+        assert!(policy.permits(Path::new("/srv/data/shard/1")));
+        assert!(
+            !policy.permits(Path::new("/srv/database")),
+            "a prefix covers whole components only"
+        );
+        assert!(!policy.permits(Path::new("/srv")));
+        assert!(!policy.permits(Path::new("/")));
+        assert!(
+            !policy.permits(Path::new("/relative")),
+            "a relative pattern covers nothing"
+        );
+        assert!(policy.needs_resolving());
+    }
+
+    #[test]
+    fn files_grants_cover_statfs_and_star_covers_everything() {
+        let files = statfs_policy(&[], &["/proc", "/sys"]);
+        assert!(files.permits(Path::new("/proc")) && files.permits(Path::new("/sys/fs/cgroup")));
+        assert!(!files.permits(Path::new("/")));
+        let root = statfs_policy(&["/"], &[]);
+        assert!(root.permits(Path::new("/")) && root.permits(Path::new("/mnt/nfs")));
+        let any = statfs_policy(&["*"], &[]);
+        assert!(any.permits(Path::new("/anything/at/all")));
+        assert!(!any.needs_resolving());
+    }
+
+    #[test]
+    fn statfs_grants_are_checked_again_after_resolving_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let granted = dir.path().join("granted");
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::create_dir_all(&granted).unwrap();
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, granted.join("escape")).unwrap();
+        let granted = std::fs::canonicalize(&granted).unwrap();
+        let elsewhere = std::fs::canonicalize(&elsewhere).unwrap();
+        let policy = statfs_policy(&[granted.to_str().unwrap()], &[]);
+        // As written, the link is under the grant; resolved, it is not.
+        assert!(policy.permits(&granted.join("escape")));
+        assert!(!policy.permits_resolved(&elsewhere));
+        assert!(policy.permits_resolved(&granted));
+
+        // A granted path that is itself a link covers where it leads.
+        let link = dir.path().join("link-to-elsewhere");
+        std::os::unix::fs::symlink(&elsewhere, &link).unwrap();
+        let policy = statfs_policy(&[link.to_str().unwrap()], &[]);
+        assert!(policy.permits_resolved(&elsewhere.join("x")));
     }
 }

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use lookout_plugin_sdk::FailureReason;
-use lookout_plugin_sdk::net::{self, TcpStream};
+use lookout_plugin_sdk::net::{self, TcpStream, remaining};
 use lookout_plugin_sdk::udp::UdpSocket;
 
 use crate::wire::{self, Message};
@@ -43,71 +43,76 @@ pub fn exchange(
     timing: &mut Timing,
 ) -> Result<Message, net::Error> {
     match transport {
-        Transport::Udp => over_udp(server, query, id, deadline, timing),
-        Transport::Tcp => over_tcp(server, query, id, deadline, timing),
+        Transport::Udp => timed(
+            timing,
+            || UdpSocket::connect(server, remaining(deadline)),
+            |mut socket| over_udp(&mut socket, query, id, deadline),
+        ),
+        Transport::Tcp => timed(
+            timing,
+            || TcpStream::connect(server, remaining(deadline)),
+            |mut stream| over_tcp(&mut stream, query, id, deadline),
+        ),
     }
 }
 
-fn over_udp(
-    server: SocketAddr,
-    query: &[u8],
-    id: u16,
-    deadline: Instant,
+/// Opens the connection with `connect` and exchanges over it with
+/// `request`, timing each into `timing` whether it succeeds or not.
+fn timed<C>(
     timing: &mut Timing,
+    connect: impl FnOnce() -> Result<C, net::Error>,
+    request: impl FnOnce(C) -> Result<Message, net::Error>,
 ) -> Result<Message, net::Error> {
     let connecting = Instant::now();
-    let opened = UdpSocket::connect(server, remaining(deadline));
+    let opened = connect();
     timing.connect = connecting.elapsed();
-    let mut socket = opened?;
+    let connection = opened?;
     let requesting = Instant::now();
-    let reply = (|| {
-        socket.send(query, deadline)?;
-        loop {
-            let datagram = socket.recv(deadline)?;
-            let message = wire::decode(&datagram).map_err(protocol)?;
-            if message.id == id {
-                return Ok(message);
-            }
-        }
-    })();
+    let reply = request(connection);
     timing.request = requesting.elapsed();
     reply
 }
 
-fn over_tcp(
-    server: SocketAddr,
+fn over_udp(
+    socket: &mut UdpSocket,
     query: &[u8],
     id: u16,
     deadline: Instant,
-    timing: &mut Timing,
 ) -> Result<Message, net::Error> {
-    let connecting = Instant::now();
-    let connected = TcpStream::connect(server, remaining(deadline));
-    timing.connect = connecting.elapsed();
-    let mut stream = connected?;
-    let requesting = Instant::now();
-    let reply = (|| {
-        // RFC 1035 §4.2.2: each message is preceded by its length.
-        let len = u16::try_from(query.len()).map_err(|_| protocol("query too long for tcp"))?;
-        let mut framed = Vec::with_capacity(query.len() + 2);
-        framed.extend_from_slice(&len.to_be_bytes());
-        framed.extend_from_slice(query);
-        stream.write_all(&framed, deadline)?;
-        let mut prefix = [0; 2];
-        read_exact(&mut stream, &mut prefix, deadline)?;
-        let mut reply = vec![0; usize::from(u16::from_be_bytes(prefix))];
-        read_exact(&mut stream, &mut reply, deadline)?;
-        let message = wire::decode(&reply).map_err(protocol)?;
-        if message.id != id {
-            return Err(protocol(format!(
-                "reply id {} does not match query id {id}",
-                message.id
-            )));
+    socket.send(query, deadline)?;
+    loop {
+        let datagram = socket.recv(deadline)?;
+        let message = wire::decode(&datagram).map_err(protocol)?;
+        if message.id == id {
+            return Ok(message);
         }
-        Ok(message)
-    })();
-    timing.request = requesting.elapsed();
-    reply
+    }
+}
+
+fn over_tcp(
+    stream: &mut TcpStream,
+    query: &[u8],
+    id: u16,
+    deadline: Instant,
+) -> Result<Message, net::Error> {
+    // RFC 1035 §4.2.2: each message is preceded by its length.
+    let len = u16::try_from(query.len()).map_err(|_| protocol("query too long for tcp"))?;
+    let mut framed = Vec::with_capacity(query.len() + 2);
+    framed.extend_from_slice(&len.to_be_bytes());
+    framed.extend_from_slice(query);
+    stream.write_all(&framed, deadline)?;
+    let mut prefix = [0; 2];
+    read_exact(stream, &mut prefix, deadline)?;
+    let mut reply = vec![0; usize::from(u16::from_be_bytes(prefix))];
+    read_exact(stream, &mut reply, deadline)?;
+    let message = wire::decode(&reply).map_err(protocol)?;
+    if message.id != id {
+        return Err(protocol(format!(
+            "reply id {} does not match query id {id}",
+            message.id
+        )));
+    }
+    Ok(message)
 }
 
 /// Fills `buf`, failing with a protocol error if the server closes first.
@@ -132,10 +137,4 @@ fn protocol(message: impl ToString) -> net::Error {
         FailureReason::Protocol,
         format!("malformed reply: {}", message.to_string()),
     )
-}
-
-/// Time left before `deadline` (zero once it passed: the next wait then
-/// fails with a timeout).
-pub fn remaining(deadline: Instant) -> Duration {
-    deadline.saturating_duration_since(Instant::now())
 }

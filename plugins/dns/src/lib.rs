@@ -83,7 +83,7 @@ mod text;
 mod validate;
 mod wire;
 
-use exchange::{Timing, Transport, remaining};
+use exchange::{Timing, Transport};
 use validate::{RrValidator, RrValidatorConfig};
 use wire::{Message, RData, TYPE_SOA};
 
@@ -330,7 +330,7 @@ fn check(
     let (host, port) = split_target(target)?;
 
     let resolving = Instant::now();
-    let resolved = net::resolve(host, port, remaining(deadline))
+    let resolved = net::resolve(host, port, net::remaining(deadline))
         .and_then(|addresses| choose_address(host, &addresses, module));
     measured.lookup = resolving.elapsed();
     let server = resolved?;
@@ -421,29 +421,7 @@ fn split_target(target: &str) -> Result<(&str, u16), net::Error> {
             format!("target `{target}` is not host[:port]: {why}"),
         )
     };
-    let (host, port) = if let Some(rest) = target.strip_prefix('[') {
-        let (host, after) = rest.split_once(']').ok_or_else(|| bad("no closing `]`"))?;
-        match after {
-            "" => (host, None),
-            _ => (
-                host,
-                Some(
-                    after
-                        .strip_prefix(':')
-                        .ok_or_else(|| bad("junk after `]`"))?,
-                ),
-            ),
-        }
-    } else {
-        match target.split_once(':') {
-            Some((host, port)) if !port.contains(':') => (host, Some(port)),
-            // More than one colon: an IPv6 address without a port.
-            _ => (target, None),
-        }
-    };
-    if host.is_empty() {
-        return Err(bad("empty host"));
-    }
+    let (host, port) = lookout_plugin_sdk::target::split_port(target).map_err(bad)?;
     let port = match port {
         None => DNS_PORT,
         Some(port) => port.parse().map_err(|_| bad("the port is not a number"))?,

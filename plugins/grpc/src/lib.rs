@@ -71,7 +71,7 @@ mod hpack;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lookout_plugin_sdk::net::{self, IpPreference, TcpStream};
+use lookout_plugin_sdk::net::{self, IpPreference, TcpStream, remaining};
 use lookout_plugin_sdk::tls::{self, ClientConfig, ServerName, Stream, TlsConfig, TlsStream};
 use lookout_plugin_sdk::{
     FailureReason, PluginError, PluginInfo, Probe, ProbeReport, Sample, TARGET, plugin_info,
@@ -229,32 +229,7 @@ impl Target {
             .or_else(|| target.strip_prefix("https://"))
             .unwrap_or(target);
         let hostport = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        let (host, port) = if let Some(bracketed) = hostport.strip_prefix('[') {
-            let (host, after) = bracketed
-                .split_once(']')
-                .ok_or_else(|| bad("unclosed `[`"))?;
-            match after {
-                "" => (host, None),
-                _ => (
-                    host,
-                    Some(
-                        after
-                            .strip_prefix(':')
-                            .ok_or_else(|| bad("junk after `]`"))?,
-                    ),
-                ),
-            }
-        } else {
-            match hostport.split_once(':') {
-                Some((host, port)) if !port.contains(':') => (host, Some(port)),
-                // Several colons: an IPv6 literal without brackets or port.
-                Some(_) => (hostport, None),
-                None => (hostport, None),
-            }
-        };
-        if host.is_empty() {
-            return Err(bad("no host"));
-        }
+        let (host, port) = lookout_plugin_sdk::target::split_port(hostport).map_err(bad)?;
         let port = match port.filter(|p| !p.is_empty()) {
             None if tls => 443,
             None => 80,
@@ -485,12 +460,6 @@ fn verdict(response: &call::Response, tls_samples: Vec<Sample>) -> Checked {
             }),
         },
     }
-}
-
-/// Time left before `deadline` (zero once it passed: the next wait then
-/// fails with a timeout).
-fn remaining(deadline: Instant) -> Duration {
-    deadline.saturating_duration_since(Instant::now())
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The collectors: each reads its files through the read-only `/proc` and
-//! `/sys` grants and appends node_exporter 1.5's samples.
+//! `/sys` grants (and, for `filesystem`, asks the host's statfs) and
+//! appends node_exporter 1.5's samples.
 //!
 //! A collector that cannot read what it needs returns a [`Failure`]; the
 //! caller turns it into `node_scrape_collector_success{collector} 0`, as
@@ -7,8 +8,10 @@
 
 use std::cell::OnceCell;
 use std::io::ErrorKind;
+use std::time::{Duration, Instant};
 
-use lookout_plugin_sdk::Sample;
+use lookout_plugin_sdk::fs_stats::StatErrorKind;
+use lookout_plugin_sdk::{Sample, log};
 
 use crate::files::Files;
 use crate::parse::{self, KernelStat};
@@ -115,23 +118,29 @@ pub struct Settings {
     pub netdev_devices: DeviceFilter,
     pub mount_points_exclude: Pattern,
     pub fs_types_exclude: Pattern,
+    /// Longest wait for one mount's statfs (node_exporter's
+    /// `--collector.filesystem.mount-timeout`).
+    pub mount_timeout: Duration,
     pub vmstat_fields: Pattern,
     /// `node_softirqs_total{vector}` (node_exporter's `--collector.stat.softirq`).
     pub stat_softirq: bool,
 }
 
-/// One collection: the settings, plus `/proc/stat` read at most once for
-/// the `cpu` and `stat` collectors, which both need it.
+/// One collection: the settings, the time it must end by, plus
+/// `/proc/stat` read at most once for the `cpu` and `stat` collectors,
+/// which both need it.
 pub struct Collection<'s> {
     settings: &'s Settings,
+    deadline: Instant,
     files: Files,
     kernel_stat: OnceCell<Result<KernelStat, Failure>>,
 }
 
 impl<'s> Collection<'s> {
-    pub fn new(settings: &'s Settings) -> Self {
+    pub fn new(settings: &'s Settings, deadline: Instant) -> Self {
         Collection {
             settings,
+            deadline,
             files: Files::new(),
             kernel_stat: OnceCell::new(),
         }
@@ -289,8 +298,12 @@ impl<'s> Collection<'s> {
         Ok(())
     }
 
-    /// Mount points and whether they are read-only. Sizes and inode counts
-    /// need statfs(2), which WASI does not offer (see the crate docs).
+    /// Per mount point that passes the exclusions: whether statfs failed
+    /// (`node_filesystem_device_error`) and, when it answered, the sizes,
+    /// inode counts and read-only flag. As in node_exporter, a mount whose
+    /// statfs fails, times out (after `mount_timeout`) or is denied has
+    /// `device_error` 1 and no other series, and the collector still
+    /// succeeds.
     fn filesystem(&self, out: &mut Vec<Sample>) -> Result<(), Failure> {
         // PID 1's mounts are the host's (or the container's) own, not those
         // of whatever namespace lookout runs in; /proc/mounts when hidepid
@@ -301,6 +314,7 @@ impl<'s> Collection<'s> {
         };
         let mounts = parse::mounts(&text).map_err(|e| Failure::Error(format!("{path}: {e}")))?;
         let mut seen = std::collections::HashSet::new();
+        let mut denied = None;
         for mount in &mounts {
             if self
                 .settings
@@ -315,11 +329,54 @@ impl<'s> Collection<'s> {
             if !seen.insert((&mount.device, &mount.mount_point, &mount.fs_type)) {
                 continue;
             }
-            out.push(
-                Sample::new("node_filesystem_readonly", u8::from(mount.read_only()))
+            let sample = |name: &str, value: f64| {
+                Sample::new(name, value)
                     .label("device", &mount.device)
                     .label("mountpoint", &mount.mount_point)
-                    .label("fstype", &mount.fs_type),
+                    .label("fstype", &mount.fs_type)
+            };
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            let wait = self.settings.mount_timeout.min(left);
+            let stats = match self.files.fs_stats(&mount.mount_point, wait) {
+                Ok(stats) => stats,
+                Err(error) => {
+                    if error.kind == StatErrorKind::Denied {
+                        denied.get_or_insert(error.message);
+                    } else {
+                        log::debug!("filesystem: statfs of {}: {error}", mount.mount_point);
+                    }
+                    out.push(sample("node_filesystem_device_error", 1.0));
+                    continue;
+                }
+            };
+            // Floats multiplied, as node_exporter does.
+            let bytes = |blocks: u64| blocks as f64 * stats.block_size as f64;
+            out.push(sample("node_filesystem_device_error", 0.0));
+            out.push(sample("node_filesystem_size_bytes", bytes(stats.blocks)));
+            out.push(sample(
+                "node_filesystem_free_bytes",
+                bytes(stats.blocks_free),
+            ));
+            out.push(sample(
+                "node_filesystem_avail_bytes",
+                bytes(stats.blocks_available),
+            ));
+            out.push(sample("node_filesystem_files", stats.files as f64));
+            out.push(sample(
+                "node_filesystem_files_free",
+                stats.files_free as f64,
+            ));
+            // From the mount options, as node_exporter: statfs's flag can
+            // differ for a bind mount.
+            out.push(sample(
+                "node_filesystem_readonly",
+                f64::from(u8::from(mount.read_only())),
+            ));
+        }
+        if let Some(message) = denied {
+            log::warn!(
+                "filesystem: {message}; those mounts report node_filesystem_device_error 1 \
+                 (grant statfs = [\"*\"] for their sizes)"
             );
         }
         Ok(())
@@ -631,7 +688,7 @@ mod tests {
     #[test]
     fn every_collector_reads_this_machines_kernel() {
         let settings = crate::settings(crate::Config::default()).unwrap();
-        let collection = Collection::new(&settings);
+        let collection = Collection::new(&settings, Instant::now() + Duration::from_secs(30));
         for collector in Collector::ALL {
             let mut samples = Vec::new();
             match collection.run(collector, &mut samples) {
@@ -648,7 +705,13 @@ mod tests {
                     &["node_entropy_available_bits", "node_entropy_pool_size_bits"]
                 }
                 Collector::Filefd => &["node_filefd_allocated", "node_filefd_maximum"],
-                Collector::Filesystem => &["node_filesystem_readonly"],
+                Collector::Filesystem => &[
+                    "node_filesystem_device_error",
+                    "node_filesystem_size_bytes",
+                    "node_filesystem_avail_bytes",
+                    "node_filesystem_files_free",
+                    "node_filesystem_readonly",
+                ],
                 Collector::Loadavg => &["node_load1", "node_load5", "node_load15"],
                 Collector::Meminfo => &["node_memory_MemTotal_bytes", "node_memory_MemFree_bytes"],
                 Collector::Netdev => &["node_network_receive_bytes_total"],

@@ -1,5 +1,6 @@
 //! Reading `/proc` and `/sys` through the plugin's read-only grants with
-//! as few host calls as possible.
+//! as few host calls as possible, and file-system statistics through the
+//! host's `filesystem-stats` (statvfs).
 //!
 //! Every WASI filesystem call is a trip into the host, which runs it on a
 //! blocking thread; a collection opens some fifty files, so the trips are
@@ -8,9 +9,12 @@
 //! probe read and reads of growing size); [`Files::read`] makes three:
 //! open, one read of up to `READ_CHUNK` bytes, and the read that finds
 //! the end; [`Files::read_value`] two. Natively (unit tests) it is plain
-//! `std::fs`.
+//! `std::fs` and statvfs(3).
 
 use std::io;
+use std::time::Duration;
+
+use lookout_plugin_sdk::fs_stats::{FsStats, StatError};
 
 /// Bytes asked for per read: more than any `/proc` or `/sys` file this
 /// plugin reads on ordinary machines (`/proc/stat` of 256 CPUs is ~40 KiB),
@@ -86,6 +90,12 @@ impl Files {
         }
         String::from_utf8(data)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("{path} is not UTF-8")))
+    }
+
+    /// Statistics of the file system mounted at `path`, waiting at most
+    /// `timeout` for it (the host's statvfs, on the `statfs` grant).
+    pub fn fs_stats(&self, path: &str, timeout: Duration) -> Result<FsStats, StatError> {
+        lookout_plugin_sdk::fs_stats::stat(path, timeout)
     }
 
     /// The names in a directory, unsorted.
@@ -169,5 +179,39 @@ impl Files {
         std::fs::read_dir(path)?
             .map(|entry| Ok(entry?.file_name().to_string_lossy().into_owned()))
             .collect()
+    }
+
+    /// statvfs(3) itself, without a timeout: the test machine's mounts answer.
+    pub fn fs_stats(&self, path: &str, _timeout: Duration) -> Result<FsStats, StatError> {
+        use lookout_plugin_sdk::fs_stats::StatErrorKind;
+        let failed = |kind, why: &dyn std::fmt::Display| StatError {
+            kind,
+            message: format!("{path}: {why}"),
+        };
+        let c_path =
+            std::ffi::CString::new(path).map_err(|e| failed(StatErrorKind::Invalid, &e))?;
+        let mut buf = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+        // SAFETY: `c_path` is NUL-terminated; the struct is read only after
+        // statvfs returned 0, having written it.
+        if unsafe { libc::statvfs(c_path.as_ptr(), buf.as_mut_ptr()) } != 0 {
+            let error = io::Error::last_os_error();
+            let kind = match error.kind() {
+                io::ErrorKind::NotFound => StatErrorKind::NotFound,
+                _ => StatErrorKind::Other,
+            };
+            return Err(failed(kind, &error));
+        }
+        // SAFETY: written by the successful call.
+        let buf = unsafe { buf.assume_init() };
+        #[allow(clippy::unnecessary_cast)] // the field types differ between targets
+        Ok(FsStats {
+            block_size: buf.f_frsize as u64,
+            blocks: buf.f_blocks as u64,
+            blocks_free: buf.f_bfree as u64,
+            blocks_available: buf.f_bavail as u64,
+            files: buf.f_files as u64,
+            files_free: buf.f_ffree as u64,
+            read_only: buf.f_flag & libc::ST_RDONLY != 0,
+        })
     }
 }

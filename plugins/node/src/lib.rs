@@ -6,7 +6,9 @@
 //! `localhost` (`targets = ["localhost"]`), which also becomes the
 //! `instance` label.
 //!
-//! Grants: read-only `/proc` and `/sys` (asked for at install). Optionally
+//! Grants: read-only `/proc` and `/sys`, and `statfs = ["*"]` for the sizes
+//! of every mount point (all asked for at install; statfs tells the sizes
+//! and inode counts of file systems, nothing of their files). Optionally
 //! a job may add `grants = { files = ["/run/udev/data"] }` for the udev
 //! labels of `node_disk_info` (path, wwn, model, serial, revision) and
 //! `node_disk_{filesystem,device_mapper}_info` / `node_disk_ata_*`; without
@@ -21,7 +23,7 @@
 //!   "cpu": {"guest": true},
 //!   "diskstats": {"device_exclude": "^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\\d+n\\d+p)\\d+$"},
 //!   "netdev": {"device_include": "^eth"},
-//!   "filesystem": {"mount_points_exclude": "…", "fs_types_exclude": "…"},
+//!   "filesystem": {"mount_points_exclude": "…", "fs_types_exclude": "…", "mount_timeout_seconds": 5},
 //!   "vmstat": {"fields": "^(oom_kill|pgpg|pswp|pg.*fault).*"},
 //!   "stat": {"softirq": false}
 //! }
@@ -43,6 +45,10 @@
 //!   types to skip. Upstream's defaults: `/dev`, `/proc`, `/sys` and what is
 //!   under them, `/run/credentials/…`, Docker's and Podman's storage; pseudo
 //!   and overlay file systems (proc, sysfs, cgroup, overlay, squashfs …).
+//! - `filesystem.mount_timeout_seconds`
+//!   (`--collector.filesystem.mount-timeout`, default 5): how long to wait
+//!   for one mount's statfs before reporting it with
+//!   `node_filesystem_device_error` 1; never past the job's timeout.
 //! - `vmstat.fields` (`--collector.vmstat.fields`): a regex of the
 //!   `/proc/vmstat` fields to report (default: faults, paging, swapping,
 //!   OOM kills).
@@ -70,8 +76,14 @@
 //!   that count them).
 //! - `entropy`: `node_entropy_available_bits`, `node_entropy_pool_size_bits`.
 //! - `filefd`: `node_filefd_allocated`, `node_filefd_maximum`.
-//! - `filesystem`: `node_filesystem_readonly{device,mountpoint,fstype}` for
-//!   the mounts of `/proc/1/mounts` that pass the exclusions.
+//! - `filesystem`: for the mounts of `/proc/1/mounts` that pass the
+//!   exclusions, labelled `{device,mountpoint,fstype}`:
+//!   `node_filesystem_device_error` (1 when statfs failed, timed out or was
+//!   denied; the mount then has no other series) and
+//!   `node_filesystem_{size,free,avail}_bytes`, `node_filesystem_files`,
+//!   `node_filesystem_files_free` (statvfs through the host's
+//!   `filesystem-stats`), `node_filesystem_readonly` (from the mount
+//!   options).
 //! - `loadavg`: `node_load1`, `node_load5`, `node_load15`.
 //! - `meminfo`: `node_memory_<field>_bytes` for each `/proc/meminfo` field
 //!   in kB (`Active(anon)` → `node_memory_Active_anon_bytes`), and
@@ -100,20 +112,25 @@
 //! `node_scrape_collector_success 0` (and whatever it had read), logs why
 //! (at debug level when the kernel simply lacks the data), and the others
 //! go on: a collection never fails for that. Collectors still waiting when
-//! the job's timeout has passed are skipped the same way.
+//! the job's timeout has passed are skipped the same way. A mount point
+//! whose statfs fails is not a collector failure (node_exporter's rule):
+//! its `node_filesystem_device_error` is 1, the reason is logged at debug
+//! level, or at warn level when the sandbox denied it (no statfs grant). A
+//! mount that does not answer (a hung NFS server) costs at most
+//! `mount_timeout_seconds`, then fails at once on later collections until
+//! it answers again.
 //!
 //! Differences from node_exporter 1.5:
 //!
-//! - **File system sizes.** `node_filesystem_{size,free,avail}_bytes`,
-//!   `node_filesystem_files`, `node_filesystem_files_free` and
-//!   `node_filesystem_device_error` are not reported: they come from
-//!   statfs(2), and WASI 0.2 has no call for it (`wasi:filesystem`'s `stat`
-//!   describes a file, not its file system). `/proc` and `/sys` do not
-//!   carry them either: only ext4 lists free blocks per group
-//!   (`/proc/fs/ext4/<dev>/mb_groups`), without the reserved blocks,
-//!   metadata overhead or inode counts that `statfs` accounts for, and
-//!   nothing covers tmpfs, XFS or btrfs. They need a host capability: a
-//!   `statfs` function the host runs on granted mount points.
+//! - **Block size.** Sizes are blocks × statvfs's `f_frsize`, where
+//!   node_exporter multiplies by statfs(2)'s `f_bsize`: the same on Linux's
+//!   disk and memory file systems, and `f_frsize` is the unit the counts
+//!   are in where a FUSE file system reports two different values.
+//! - **Hung mounts.** node_exporter 1.5 waits for a mount's statfs as long
+//!   as it takes and marks the mount stuck after `mount-timeout`, so the
+//!   scrape that meets a dead NFS server hangs with it; here that
+//!   collection waits `mount_timeout_seconds` at most (the host stops
+//!   waiting) and later ones skip the mount at once until it answers.
 //! - **Time zone.** `node_time_zone_offset_seconds` is not reported: WASI
 //!   has no time zone, and the sandbox cannot see `/etc/localtime`.
 //! - **Metric types.** lookout's samples carry no `# TYPE`; names follow
@@ -178,7 +195,11 @@ struct DeviceFilterConfig {
 struct FilesystemConfig {
     mount_points_exclude: Option<String>,
     fs_types_exclude: Option<String>,
+    mount_timeout_seconds: Option<f64>,
 }
+
+/// node_exporter's `--collector.filesystem.mount-timeout` default.
+const MOUNT_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
@@ -220,7 +241,8 @@ const CONFIG_SCHEMA: &str = r##"{
       "additionalProperties": false,
       "properties": {
         "mount_points_exclude": { "type": "string" },
-        "fs_types_exclude": { "type": "string" }
+        "fs_types_exclude": { "type": "string" },
+        "mount_timeout_seconds": { "type": "number", "exclusiveMinimum": 0, "default": 5, "description": "Longest wait for one mount's statfs" }
       }
     },
     "vmstat": { "type": "object", "additionalProperties": false, "properties": { "fields": { "type": "string" } } },
@@ -311,6 +333,17 @@ pub(crate) fn settings(config: Config) -> Result<Settings, PluginError> {
                 .as_deref()
                 .unwrap_or(FS_TYPES_EXCLUDE),
         )?,
+        mount_timeout: match config.filesystem.mount_timeout_seconds {
+            None => MOUNT_TIMEOUT,
+            Some(seconds) => Duration::try_from_secs_f64(seconds)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    PluginError::config(format!(
+                        "filesystem.mount_timeout_seconds: {seconds} is not a positive number of seconds"
+                    ))
+                })?,
+        },
         vmstat_fields: pattern(
             "vmstat.fields",
             config.vmstat.fields.as_deref().unwrap_or(VMSTAT_FIELDS),
@@ -323,7 +356,7 @@ pub(crate) fn settings(config: Config) -> Result<Settings, PluginError> {
 /// `timeout` has passed since `started`; returns their samples, each
 /// followed by node_exporter's two scrape samples for it.
 fn collect(settings: &Settings, started: Instant, timeout: Duration) -> Vec<Sample> {
-    let collection = Collection::new(settings);
+    let collection = Collection::new(settings, started + timeout);
     let mut samples = Vec::with_capacity(512);
     for &collector in &settings.collectors {
         let name = collector.name();
@@ -363,10 +396,13 @@ impl Exporter for Node {
             .description(
                 "The machine lookout runs on, as node_exporter 1.5 reports it (cpu, meminfo, \
                  diskstats, netdev, filesystem, loadavg, pressure, stat, time, uname, vmstat, \
-                 filefd, entropy), read from /proc and /sys. Target: ignored, write localhost.",
+                 filefd, entropy), read from /proc and /sys, file system sizes through the \
+                 host's statfs. Target: ignored, write localhost.",
             )
             .config_schema(CONFIG_SCHEMA)
             .files(["/proc", "/sys"])
+            // Every mount point, wherever it is: sizes and inode counts only.
+            .statfs(["*"])
     }
 
     fn collect(
@@ -419,6 +455,7 @@ mod tests {
         assert!(!s.mount_points_exclude.is_match("/"));
         assert!(s.fs_types_exclude.is_match("overlay"));
         assert!(!s.fs_types_exclude.is_match("ext4"));
+        assert_eq!(s.mount_timeout, Duration::from_secs(5));
         assert!(s.vmstat_fields.is_match("pgmajfault"));
         assert!(s.vmstat_fields.is_match("oom_kill"));
         assert!(!s.vmstat_fields.is_match("nr_free_pages"));
@@ -429,9 +466,11 @@ mod tests {
         let s = settings_of(
             r#"{"collectors": ["meminfo", "cpu", "cpu"], "cpu": {"guest": false},
                 "diskstats": {"device_include": "^sd"}, "netdev": {"device_exclude": "^lo$"},
-                "vmstat": {"fields": "^nr_"}, "stat": {"softirq": true}}"#,
+                "vmstat": {"fields": "^nr_"}, "stat": {"softirq": true},
+                "filesystem": {"mount_timeout_seconds": 0.25}}"#,
         )
         .unwrap();
+        assert_eq!(s.mount_timeout, Duration::from_millis(250));
         assert_eq!(s.collectors, [Collector::Cpu, Collector::Meminfo]);
         assert!(!s.cpu_guest);
         assert!(s.stat_softirq);
@@ -469,6 +508,13 @@ mod tests {
                 .starts_with("filesystem.fs_types_exclude:")
         );
         assert!(config_error(r#"{"vmstat": {"fields": "("}}"#).starts_with("vmstat.fields:"));
+        for bad in ["0", "-1", "1e300"] {
+            let json = format!(r#"{{"filesystem": {{"mount_timeout_seconds": {bad}}}}}"#);
+            assert!(
+                config_error(&json).starts_with("filesystem.mount_timeout_seconds:"),
+                "{json}"
+            );
+        }
         assert!(config_error(r#"{"cpu": {"gust": true}}"#).contains("unknown field `gust`"));
         assert!(config_error(r#"{"colectors": []}"#).contains("unknown field `colectors`"));
     }

@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -102,7 +102,7 @@ impl Session {
         login: &Login<'_>,
         deadline: Instant,
     ) -> Result<Self, Error> {
-        let stream = connect(addresses, deadline)?;
+        let stream = TcpStream::connect_first(addresses, deadline)?;
         let mut session = Session {
             stream,
             pending: Vec::new(),
@@ -275,28 +275,6 @@ impl Session {
     }
 }
 
-/// Tries each address in turn; the last failure explains a total failure.
-fn connect(addresses: &[SocketAddr], deadline: Instant) -> Result<TcpStream, net::Error> {
-    let mut failure = None;
-    for &address in addresses {
-        match TcpStream::connect(address, remaining(deadline)) {
-            Ok(stream) => return Ok(stream),
-            // Out of time, or refused by the sandbox: another address will
-            // not do better.
-            Err(error)
-                if matches!(
-                    error.reason(),
-                    FailureReason::Timeout | FailureReason::Denied
-                ) =>
-            {
-                return Err(error);
-            }
-            Err(error) => failure = Some(error),
-        }
-    }
-    Err(failure.unwrap_or_else(|| net::Error::new(FailureReason::Dns, "no address")))
-}
-
 /// 18 random bytes from wasi:random, as base64: printable and comma-free,
 /// as SCRAM wants its nonce.
 fn client_nonce() -> String {
@@ -312,10 +290,4 @@ fn method_name(code: i32) -> String {
         9 => "SSPI".into(),
         other => format!("with code {other}"),
     }
-}
-
-/// Time left before `deadline`; zero once it passed, so the next wait fails
-/// with a timeout.
-pub fn remaining(deadline: Instant) -> Duration {
-    deadline.saturating_duration_since(Instant::now())
 }

@@ -68,11 +68,11 @@ mod target;
 use std::time::{Duration, Instant};
 
 use lookout_plugin_sdk::{
-    Exporter, FailureReason, PluginError, PluginInfo, Sample, TARGET, log, net, plugin_info,
+    Exporter, PluginError, PluginInfo, Sample, TARGET, log, net, plugin_info,
 };
 use serde::Deserialize;
 
-use crate::client::{Error, Login, Session, remaining};
+use crate::client::{Error, Login, Session};
 
 /// The user when neither the config nor the URL names one, as libpq
 /// tools assume it for administration.
@@ -184,20 +184,9 @@ impl Exporter for PostgresExporter {
         let elapsed = started.elapsed().as_secs_f64();
         match outcome {
             Ok(()) => samples.extend(metrics::scrape_samples(true, elapsed)),
-            // The job, not the server, is wrong: fail the invocation so the
-            // scheduler backs off and the error is shown as the plugin's.
-            Err(Error::Net(error))
-                if matches!(
-                    error.reason(),
-                    FailureReason::Denied | FailureReason::Config
-                ) =>
-            {
-                return Err(error.into());
-            }
-            // The server is down or refuses us: a measurement, not a plugin
-            // failure. As postgres_exporter does, report `pg_up 0` so the
-            // usual `pg_up == 0` alert fires; an `Err` would store no
-            // samples and the alert would only see the series go stale.
+            Err(Error::Net(error)) if error.is_job_error() => return Err(error.into()),
+            // The server is down or refuses us: as postgres_exporter does,
+            // report `pg_up 0`.
             Err(error) => {
                 log::warn!("postgres {}: {error}", target::redact(target));
                 samples.extend(metrics::scrape_samples(false, elapsed));
@@ -210,7 +199,7 @@ impl Exporter for PostgresExporter {
 /// Logs in, reads the version, runs every collector; pushes samples as
 /// they are known. `Err` only when no session could be had.
 fn scrape(settings: &Settings, deadline: Instant, samples: &mut Vec<Sample>) -> Result<(), Error> {
-    let addresses = net::resolve(&settings.host, settings.port, remaining(deadline))?;
+    let addresses = net::resolve(&settings.host, settings.port, net::remaining(deadline))?;
     let login = Login {
         user: &settings.user,
         password: settings.password.as_deref(),

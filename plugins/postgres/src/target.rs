@@ -1,6 +1,8 @@
 //! The target: `host:port`, or a libpq URL
 //! `postgres://[user[:password]@]host[:port][/database][?sslmode=disable]`.
 
+use lookout_plugin_sdk::target as url;
+
 /// Port when the target names none.
 pub const DEFAULT_PORT: u16 = 5432;
 
@@ -25,8 +27,8 @@ pub fn parse(target: &str) -> Result<Target, String> {
                 "target `{shown}`: credentials and a database need the postgres:// form"
             ));
         }
-        let (host, port) =
-            split_host_port(target).ok_or_else(|| format!("target `{shown}` is not host:port"))?;
+        let (host, port) = url::split_host_port(target, DEFAULT_PORT)
+            .ok_or_else(|| format!("target `{shown}` is not host:port"))?;
         return Ok(Target {
             host: host.to_owned(),
             port,
@@ -40,33 +42,24 @@ pub fn parse(target: &str) -> Result<Target, String> {
     }
     let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
     let (authority, database) = rest.split_once('/').unwrap_or((rest, ""));
-    let (userinfo, host_port) = match authority.rsplit_once('@') {
-        Some((userinfo, host_port)) => (Some(userinfo), host_port),
-        None => (None, authority),
-    };
+    let (userinfo, host_port) = url::split_userinfo(authority);
     if host_port.contains(',') {
         return Err(format!(
             "target `{shown}`: several hosts are not supported; give one target per host"
         ));
     }
-    let (host, port) = split_host_port(host_port)
+    let (host, port) = url::split_host_port(host_port, DEFAULT_PORT)
         .ok_or_else(|| format!("target `{shown}`: `{host_port}` is not host[:port]"))?;
-    let decode = |part: &str, what: &str| {
-        percent_decode(part).ok_or_else(|| format!("target `{shown}`: bad %-escape in the {what}"))
-    };
+    let bad_escape = |what: &str| format!("target `{shown}`: bad %-escape in the {what}");
+    let decode = |part: &str, what: &str| url::percent_decode(part).ok_or_else(|| bad_escape(what));
+    let (user, password) = url::decode_userinfo(userinfo).map_err(bad_escape)?;
     let mut parsed = Target {
         host: host.to_owned(),
         port,
+        user,
+        password,
         ..Target::default()
     };
-    if let Some(userinfo) = userinfo {
-        let (user, password) = match userinfo.split_once(':') {
-            Some((user, password)) => (user, Some(password)),
-            None => (userinfo, None),
-        };
-        parsed.user = Some(decode(user, "user name")?).filter(|u| !u.is_empty());
-        parsed.password = password.map(|p| decode(p, "password")).transpose()?;
-    }
     parsed.database = Some(decode(database, "database")?).filter(|d| !d.is_empty());
     for parameter in query.split('&').filter(|p| !p.is_empty()) {
         let (name, value) = parameter.split_once('=').unwrap_or((parameter, ""));
@@ -87,71 +80,24 @@ pub fn parse(target: &str) -> Result<Target, String> {
     Ok(parsed)
 }
 
-/// `host:port`, `[v6]:port` or a bare host (default port).
-fn split_host_port(host_port: &str) -> Option<(&str, u16)> {
-    if let Some(v6) = host_port.strip_prefix('[') {
-        let (host, after) = v6.split_once(']')?;
-        let port = match after {
-            "" => DEFAULT_PORT,
-            _ => after.strip_prefix(':')?.parse().ok()?,
-        };
-        return (!host.is_empty()).then_some((host, port));
-    }
-    let (host, port) = match host_port.rsplit_once(':') {
-        Some((host, port)) => (host, port.parse().ok()?),
-        None => (host_port, DEFAULT_PORT),
-    };
-    (!host.is_empty() && !host.contains(':')).then_some((host, port))
-}
-
-/// `%XX` escapes decoded; `None` for a broken escape or invalid UTF-8.
-fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 /// The target with its password (in the authority or a `password=`
 /// parameter) replaced by `xxxxx`, for messages.
 pub fn redact(target: &str) -> String {
-    let Some((scheme, rest)) = target.split_once("://") else {
-        return target.to_owned();
+    let redacted = url::redact_password(target);
+    if !target.contains("://") {
+        return redacted;
+    }
+    let Some((before, query)) = redacted.split_once('?') else {
+        return redacted;
     };
-    let (rest, query) = match rest.split_once('?') {
-        Some((rest, query)) => (rest, Some(query)),
-        None => (rest, None),
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    let authority = match authority.rsplit_once('@') {
-        Some((userinfo, host)) if userinfo.contains(':') => {
-            let user = userinfo.split_once(':').map_or("", |(u, _)| u);
-            format!("{user}:xxxxx@{host}")
-        }
-        _ => authority.to_owned(),
-    };
-    let query = query.map(|query| {
-        let parameters: Vec<String> = query
-            .split('&')
-            .map(|p| match p.split_once('=') {
-                Some(("password", _)) => "password=xxxxx".to_owned(),
-                _ => p.to_owned(),
-            })
-            .collect();
-        format!("?{}", parameters.join("&"))
-    });
-    format!("{scheme}://{authority}{path}{}", query.unwrap_or_default())
+    let parameters: Vec<&str> = query
+        .split('&')
+        .map(|p| match p.split_once('=') {
+            Some(("password", _)) => "password=xxxxx",
+            _ => p,
+        })
+        .collect();
+    format!("{before}?{}", parameters.join("&"))
 }
 
 #[cfg(test)]

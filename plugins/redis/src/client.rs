@@ -28,30 +28,11 @@ pub struct Connection {
 impl Connection {
     /// Connects to the first of `addresses` that accepts before `deadline`.
     pub fn open(addresses: &[SocketAddr], deadline: Instant) -> Result<Self, net::Error> {
-        let mut failure = None;
-        for &address in addresses {
-            match TcpStream::connect(address, remaining(deadline)) {
-                Ok(stream) => {
-                    return Ok(Self {
-                        stream,
-                        pending: Vec::new(),
-                        deadline,
-                    });
-                }
-                // Out of time, or refused by the sandbox: another address
-                // will not do better.
-                Err(error)
-                    if matches!(
-                        error.reason(),
-                        FailureReason::Timeout | FailureReason::Denied
-                    ) =>
-                {
-                    return Err(error);
-                }
-                Err(error) => failure = Some(error),
-            }
-        }
-        Err(failure.unwrap_or_else(|| net::Error::new(FailureReason::Dns, "no address")))
+        Ok(Self {
+            stream: TcpStream::connect_first(addresses, deadline)?,
+            pending: Vec::new(),
+            deadline,
+        })
     }
 
     /// Sends a command and reads its reply. An error reply (`-ERR …`) is an
@@ -92,10 +73,4 @@ impl Connection {
             }
         }
     }
-}
-
-/// Time left before `deadline`; zero once it passed, so the next wait fails
-/// with a timeout.
-pub fn remaining(deadline: Instant) -> std::time::Duration {
-    deadline.saturating_duration_since(Instant::now())
 }

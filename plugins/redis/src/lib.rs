@@ -74,7 +74,7 @@ use lookout_plugin_sdk::{
 };
 use serde::Deserialize;
 
-use crate::client::{Connection, remaining};
+use crate::client::Connection;
 use crate::resp::Reply;
 use crate::target::Target;
 
@@ -173,21 +173,10 @@ impl Exporter for RedisExporter {
         let elapsed = started.elapsed().as_secs_f64();
         match outcome {
             Ok(()) => samples.extend(metrics::scrape_samples(None, elapsed)),
-            // The job, not Redis, is wrong: fail the invocation so the
-            // scheduler backs off and the error is shown as the plugin's.
-            Err(error)
-                if matches!(
-                    error.reason(),
-                    FailureReason::Denied | FailureReason::Config
-                ) =>
-            {
-                return Err(error.into());
-            }
-            // Redis is down or refuses us: that is a measurement, not a
-            // plugin failure. As redis_exporter does, report `redis_up 0`
-            // (with the error in `redis_exporter_last_scrape_error`) so the
-            // usual `redis_up == 0` alert fires; an `Err` would store no
-            // samples and the alert would only see the series go stale.
+            Err(error) if error.is_job_error() => return Err(error.into()),
+            // Redis is down or refuses us: as redis_exporter does, report
+            // `redis_up 0`, with the error in
+            // `redis_exporter_last_scrape_error`.
             Err(error) => {
                 let message = error.message().to_owned();
                 log::warn!("redis {}: {message}", target::redact(target));
@@ -207,7 +196,7 @@ fn scrape(
     deadline: Instant,
     samples: &mut Vec<Sample>,
 ) -> Result<(), Error> {
-    let addresses = net::resolve(&target.host, target.port, remaining(deadline))?;
+    let addresses = net::resolve(&target.host, target.port, net::remaining(deadline))?;
     let connecting = Instant::now();
     let connection = Connection::open(&addresses, deadline);
     samples.push(metrics::connect_time_sample(

@@ -1,6 +1,8 @@
 //! The target: `host:port`, or a `redis://[user[:password]@]host[:port][/db]`
 //! URL as redis_exporter takes it.
 
+use lookout_plugin_sdk::target as url;
+
 /// Port when the target names none.
 pub const DEFAULT_PORT: u16 = 6379;
 
@@ -16,7 +18,7 @@ pub struct Target {
 /// Reads a target; the error says what is wrong with it.
 pub fn parse(target: &str) -> Result<Target, String> {
     let target = target.trim();
-    let (authority, url) = match target.split_once("://") {
+    let (authority, is_url) = match target.split_once("://") {
         Some(("redis", rest)) => {
             if rest.contains(['?', '#']) {
                 return Err(format!(
@@ -50,35 +52,18 @@ pub fn parse(target: &str) -> Result<Target, String> {
         }
         None => (target, false),
     };
-    let (userinfo, host_port) = match authority.rsplit_once('@') {
-        Some((_, _)) if !url => {
-            return Err(format!(
-                "target `{}`: credentials need the redis:// form",
-                redact(target)
-            ));
-        }
-        Some((userinfo, host_port)) => (Some(userinfo), host_port),
-        None => (None, authority),
-    };
-    let (host, port) = split_host_port(host_port)
+    let (userinfo, host_port) = url::split_userinfo(authority);
+    if userinfo.is_some() && !is_url {
+        return Err(format!(
+            "target `{}`: credentials need the redis:// form",
+            redact(target)
+        ));
+    }
+    let (host, port) = url::split_host_port(host_port, DEFAULT_PORT)
         .ok_or_else(|| format!("target `{}` is not host:port", redact(target)))?;
-    let (username, password) = match userinfo {
-        None => (None, None),
-        Some(userinfo) => {
-            let (user, password) = match userinfo.split_once(':') {
-                Some((user, password)) => (user, Some(password)),
-                None => (userinfo, None),
-            };
-            let decode = |part: &str, what: &str| {
-                percent_decode(part).ok_or_else(|| {
-                    format!("target `{}`: bad %-escape in the {what}", redact(target))
-                })
-            };
-            let username = Some(decode(user, "user name")?).filter(|u| !u.is_empty());
-            let password = password.map(|p| decode(p, "password")).transpose()?;
-            (username, password.filter(|p| !p.is_empty()))
-        }
-    };
+    let (username, password) = url::decode_userinfo(userinfo)
+        .map_err(|what| format!("target `{}`: bad %-escape in the {what}", redact(target)))?;
+    let password = password.filter(|p| !p.is_empty());
     Ok(Target {
         host: host.to_owned(),
         port,
@@ -87,55 +72,9 @@ pub fn parse(target: &str) -> Result<Target, String> {
     })
 }
 
-/// `host:port`, `[v6]:port` or a bare host (default port).
-fn split_host_port(host_port: &str) -> Option<(&str, u16)> {
-    if let Some(v6) = host_port.strip_prefix('[') {
-        let (host, after) = v6.split_once(']')?;
-        let port = match after {
-            "" => DEFAULT_PORT,
-            _ => after.strip_prefix(':')?.parse().ok()?,
-        };
-        return (!host.is_empty()).then_some((host, port));
-    }
-    let (host, port) = match host_port.rsplit_once(':') {
-        Some((host, port)) => (host, port.parse().ok()?),
-        None => (host_port, DEFAULT_PORT),
-    };
-    (!host.is_empty() && !host.contains(':')).then_some((host, port))
-}
-
-/// `%XX` escapes decoded; `None` for a broken escape or invalid UTF-8.
-fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 /// The target with any password replaced by `xxxxx`, for messages.
 pub fn redact(target: &str) -> String {
-    let Some((scheme, rest)) = target.split_once("://") else {
-        return target.to_owned();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) if userinfo.contains(':') => {
-            let user = userinfo.split_once(':').map_or("", |(u, _)| u);
-            format!("{scheme}://{user}:xxxxx@{host}{path}")
-        }
-        _ => target.to_owned(),
-    }
+    url::redact_password(target)
 }
 
 #[cfg(test)]

@@ -42,7 +42,7 @@
 
 use std::time::{Duration, Instant};
 
-use lookout_plugin_sdk::net::{self, IpPreference, TcpStream};
+use lookout_plugin_sdk::net::{self, IpPreference, TcpStream, remaining};
 use lookout_plugin_sdk::tls::{self, Stream, TlsConfig, TlsStream};
 use lookout_plugin_sdk::{
     FailureReason, PluginError, PluginInfo, Probe, ProbeReport, Sample, TARGET, plugin_info,
@@ -412,12 +412,6 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
         || haystack
             .windows(needle.len())
             .any(|window| window == needle)
-}
-
-/// Time left before `deadline` (zero once it passed: the next wait then
-/// fails with a timeout).
-fn remaining(deadline: Instant) -> Duration {
-    deadline.saturating_duration_since(Instant::now())
 }
 
 lookout_plugin_sdk::export_probe!(TcpProbe);
