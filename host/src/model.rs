@@ -269,6 +269,23 @@ pub enum Outcome {
     PluginFailure,
 }
 
+/// A target as it may be shown: the password of a URL's user information
+/// replaced by `xxxxx`, as Go's `url.Redacted` (and so Prometheus) shows it.
+pub fn shown_target(target: &str) -> String {
+    let Some((scheme, rest)) = target.split_once("://") else {
+        return target.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) if user_info.contains(':') => {
+            let user = user_info.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:xxxxx@{host}{path}")
+        }
+        _ => target.to_string(),
+    }
+}
+
 /// One invocation of a job's plugin against one target, as stored and served.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InvocationRecord {
@@ -334,6 +351,27 @@ pub struct Delivery {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_in_targets_are_not_shown() {
+        assert_eq!(
+            shown_target("postgres://app:s3cret@db:5432/sales?sslmode=disable"),
+            "postgres://app:xxxxx@db:5432/sales?sslmode=disable"
+        );
+        assert_eq!(
+            shown_target("redis://:pw@cache:6379"),
+            "redis://:xxxxx@cache:6379"
+        );
+        assert_eq!(
+            shown_target("https://user@example.com/a@b"),
+            "https://user@example.com/a@b"
+        );
+        assert_eq!(
+            shown_target("http://example.com/x:y@z"),
+            "http://example.com/x:y@z"
+        );
+        assert_eq!(shown_target("127.0.0.1:6379"), "127.0.0.1:6379");
+    }
 
     #[test]
     fn icmp_grants_read_from_toml_and_from_records_that_predate_them() {

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::peer_bench::{Killed, free_addr, http_get_body, wait_ready};
+use crate::peer_bench::{Killed, cpu_seconds, free_addr, http_get_body, wait_ready};
 
 const NODE_EXPORTER: &str = "/usr/bin/prometheus-node-exporter";
 
@@ -98,20 +98,6 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let result = run_in(&lookout, &wasm, &work, rounds);
     let _ = std::fs::remove_dir_all(&work);
     result
-}
-
-/// utime + stime of a process, in seconds.
-fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // The command may hold spaces; fields count from after its ')'.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .context("/proc stat")?
-        .1
-        .split_whitespace()
-        .collect();
-    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
-    Ok(ticks / 100.0) // USER_HZ
 }
 
 fn rss_mib(pid: u32) -> f64 {

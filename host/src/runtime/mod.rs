@@ -624,7 +624,8 @@ impl Runtime {
         let identity = Identity {
             plugin: plugin.inner.name.as_str().into(),
             job: inv.job.into(),
-            target: inv.target.into(),
+            // Log lines show no password of the target's URL.
+            target: crate::model::shown_target(inv.target).into(),
         };
         let state = sandbox::build_state(
             identity,
