@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::peer_bench::{Killed, cpu_seconds, free_addr, http_get_body, wait_ready};
+use crate::peer_bench::{Killed, cpu_seconds, free_addr, http_get_body, rss_mib, wait_ready};
 
 const NODE_EXPORTER: &str = "/usr/bin/prometheus-node-exporter";
 
@@ -98,18 +98,6 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let result = run_in(&lookout, &wasm, &work, rounds);
     let _ = std::fs::remove_dir_all(&work);
     result
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .unwrap_or(0.0)
-        / 1024.0
 }
 
 /// CPU seconds per second a process uses while left alone.

@@ -178,6 +178,19 @@ pub(crate) fn install_plugin(lookout: &Path, data: &Path, wasm: &Path) -> anyhow
     Ok(())
 }
 
+/// Resident memory of a process, MiB (0 when it is gone).
+pub(crate) fn rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
 /// utime + stime of a process, in seconds.
 pub(crate) fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
@@ -359,17 +372,7 @@ pub fn run(lookout: &Path) -> anyhow::Result<()> {
             " ms",
         );
     }
-    let rss = |pid: u32| -> f64 {
-        std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("VmRSS:"))
-                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-            })
-            .unwrap_or(0.0)
-            / 1024.0
-    };
+    let rss = rss_mib;
     row(
         "RSS after the queries",
         rss(_lookout.0.id()),
