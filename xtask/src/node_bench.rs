@@ -31,7 +31,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::peer_bench::{Killed, cpu_seconds, free_addr, http_get_body, rss_mib, wait_ready};
+use crate::peer_bench::{
+    Killed, cpu_seconds, free_addr, http_get_body, rss_mib, serve_lookout, wait_ready,
+};
 
 const NODE_EXPORTER: &str = "/usr/bin/prometheus-node-exporter";
 
@@ -138,18 +140,9 @@ fn node_exporter_command(addr: SocketAddr) -> Command {
     command
 }
 
+/// lookout serving `config`, once it answers.
 fn serve(lookout: &Path, data: &Path, config: &Path) -> anyhow::Result<(Killed, SocketAddr)> {
-    let addr = free_addr()?;
-    let child = Command::new(lookout)
-        .arg("--data")
-        .arg(data)
-        .args(["serve", "--listen", &addr.to_string(), "--config"])
-        .arg(config)
-        .env("LOOKOUT_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let served = Killed(child);
+    let (served, addr) = serve_lookout(lookout, data, config)?;
     wait_ready(addr, "/healthz")?;
     Ok((served, addr))
 }
