@@ -26,12 +26,12 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::Instant;
 
+pub use rustls::ClientConfig;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::pki_types::UnixTime;
 use rustls::pki_types::pem::PemObject;
 pub use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::pki_types::UnixTime;
-pub use rustls::ClientConfig;
 use rustls::{ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use serde::Deserialize;
 
@@ -79,14 +79,12 @@ pub fn client_config(config: &TlsConfig) -> Result<Arc<ClientConfig>, PluginErro
     };
     let min = version("min_version", &config.min_version)?.unwrap_or(2);
     let max = version("max_version", &config.max_version)?.unwrap_or(3);
-    let versions: Vec<&'static rustls::SupportedProtocolVersion> = [
-        (2, &rustls::version::TLS12),
-        (3, &rustls::version::TLS13),
-    ]
-    .into_iter()
-    .filter(|(v, _)| (min..=max).contains(v))
-    .map(|(_, v)| v)
-    .collect();
+    let versions: Vec<&'static rustls::SupportedProtocolVersion> =
+        [(2, &rustls::version::TLS12), (3, &rustls::version::TLS13)]
+            .into_iter()
+            .filter(|(v, _)| (min..=max).contains(v))
+            .map(|(_, v)| v)
+            .collect();
     if versions.is_empty() {
         return Err(PluginError::config(
             "tls_config: min_version is above max_version",
@@ -340,7 +338,10 @@ pub fn session_samples(session: &TlsStream) -> Vec<crate::Sample> {
     let certs = session.peer_certificates();
     let infos: Vec<CertificateInfo> = certs.iter().filter_map(|c| certificate_info(c)).collect();
     if let Some(earliest) = infos.iter().map(|c| c.not_after).min() {
-        samples.push(Sample::new("probe_ssl_earliest_cert_expiry", earliest as f64));
+        samples.push(Sample::new(
+            "probe_ssl_earliest_cert_expiry",
+            earliest as f64,
+        ));
         samples.push(Sample::new(
             "probe_ssl_last_chain_expiry_timestamp_seconds",
             earliest as f64,
@@ -365,7 +366,8 @@ pub fn session_samples(session: &TlsStream) -> Vec<crate::Sample> {
     if let Some(cipher) = session.cipher_suite() {
         // Go's suite names: TLS 1.3 suites without rustls' `TLS13_`.
         samples.push(
-            Sample::new("probe_tls_cipher_info", 1).label("cipher", cipher.replace("TLS13_", "TLS_")),
+            Sample::new("probe_tls_cipher_info", 1)
+                .label("cipher", cipher.replace("TLS13_", "TLS_")),
         );
     }
     samples
@@ -414,7 +416,11 @@ pub fn certificate_info(der: &[u8]) -> Option<CertificateInfo> {
         not_after,
         subject: der::name(subject),
         issuer: der::name(issuer),
-        serial: if serial.is_empty() { "0".into() } else { serial },
+        serial: if serial.is_empty() {
+            "0".into()
+        } else {
+            serial
+        },
         dns_names: der::dns_names(rest).join(","),
     })
 }
@@ -586,7 +592,10 @@ mod tests {
         assert_eq!(info.dns_names, "localhost");
         assert_eq!(info.not_after - info.not_before, 86_400);
         // 2026-11-21 or 22, whichever day the fixture was made on.
-        assert!((1_795_219_200..1_795_392_000).contains(&info.not_before), "{info:?}");
+        assert!(
+            (1_795_219_200..1_795_392_000).contains(&info.not_before),
+            "{info:?}"
+        );
         assert!(certificate_info(b"not a certificate").is_none());
     }
 

@@ -141,3 +141,30 @@ fn hostile_plugins_are_contained_and_recorded() -> Result {
     );
     Ok(())
 }
+
+/// Every invocation gets a fresh instance: the pooling allocator keeps
+/// freed slots' pages mapped for speed (docs/PERFORMANCE.md), and what one
+/// invocation wrote must still be gone when the next one starts.
+#[test]
+fn nothing_survives_from_one_invocation_to_the_next() -> Result {
+    let lookout = Lookout::new();
+    lookout.install("lookout_fixture_hostile")?;
+    let config = "[[jobs]]\nname = \"residue\"\nplugin = \"hostile\"\nevery = \"100ms\"\ntargets = [\"a\", \"b\"]\nconfig = { mode = \"residue\" }\n";
+    let served = lookout.serve(config)?;
+    let results = wait_for(Duration::from_secs(30), "20 residue results", || {
+        Ok(Some(served.results("residue")?).filter(|r| r.len() >= 20))
+    })?;
+    for r in &results {
+        assert_eq!(r["success"], true, "{r}");
+        let sample = |name: &str| {
+            r["samples"]
+                .as_array()
+                .and_then(|s| s.iter().find(|s| s["name"] == name))
+                .and_then(|s| s["value"].as_f64())
+        };
+        assert_eq!(sample("hostile_residue_bytes"), Some(0.0), "{r}");
+        assert_eq!(sample("hostile_invocations_seen"), Some(1.0), "{r}");
+    }
+    println!("{} invocations, none saw another's memory", results.len());
+    Ok(())
+}

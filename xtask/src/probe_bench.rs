@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 use crate::peer_bench::{
-    Killed, cpu_seconds, free_addr, install_plugin, serve_lookout, wait_ready,
+    Killed, cpu_seconds, free_addr, install_plugin, rss_mib, serve_lookout, wait_ready,
 };
 
 /// Concurrent clients, as several Prometheus scrapes at once.
@@ -39,6 +39,8 @@ struct Figures {
     probes_per_second: f64,
     cpu_ms_per_probe: f64,
     median_ms: f64,
+    /// Resident memory of the server right after the run.
+    rss_mib: f64,
     failed: u64,
     /// The first failed answer, to say why.
     first_failure: Option<String>,
@@ -97,6 +99,7 @@ pub fn run(lookout: &Path, wasm: &Path) -> anyhow::Result<()> {
         theirs.median_ms,
         "ms",
     );
+    row("RSS after the run", ours.rss_mib, theirs.rss_mib, "MiB");
     if ours.failed + theirs.failed > 0 {
         bail!(
             "failed probes: lookout {} (first: {:?}), blackbox_exporter {} (first: {:?})",
@@ -176,6 +179,7 @@ fn drive(addr: SocketAddr, pid: u32, path: &str) -> anyhow::Result<Figures> {
         probes_per_second: probes as f64 / elapsed,
         cpu_ms_per_probe: cpu * 1e3 / probes.max(1) as f64,
         median_ms: latencies.get(latencies.len() / 2).copied().unwrap_or(0.0),
+        rss_mib: rss_mib(pid),
         failed: failed.load(Ordering::Relaxed),
         first_failure: first_failure.lock().unwrap().take(),
     })

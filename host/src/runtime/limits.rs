@@ -55,6 +55,17 @@ pub const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The scheduler's concurrency is capped to this.
 pub const MAX_INSTANCES: u32 = 256;
 
+/// Linear memory a freed pooling slot keeps mapped (only what the guest
+/// dirtied, up to this much). The http probe dirties ~0.5 MiB per run.
+pub const KEEP_RESIDENT_MEMORY_BYTES: usize = 512 << 10;
+
+/// Table bytes a freed pooling slot keeps mapped.
+pub const KEEP_RESIDENT_TABLE_BYTES: usize = 16 << 10;
+
+/// Idle pooling slots that keep their pages; beyond these, slots are reused
+/// across plugins rather than taking cold ones.
+pub const MAX_UNUSED_WARM_SLOTS: u32 = 16;
+
 /// Table elements per table. Interpreter guests (Python, JS) keep large
 /// function tables; 100k worked for componentize-py and componentize-js.
 pub const MAX_TABLE_ELEMENTS: usize = 100_000;

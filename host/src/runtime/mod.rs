@@ -36,7 +36,9 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+use wasmtime::{
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
+};
 
 use crate::model::{
     Delivery, FailureKind, Grants, InvocationError, Limits, Notification, PluginInfo, ProbeResult,
@@ -738,6 +740,21 @@ fn pooling_config() -> Config {
         // instances instead of one syscall each: measured 29 → 20 µs per
         // noop invocation (docs/PERFORMANCE.md).
         .decommit_batch_size(64);
+    if PoolingAllocationConfig::is_pagemap_scan_available() {
+        // Reset a freed slot by rewriting only the pages the guest dirtied
+        // (found with the PAGEMAP_SCAN ioctl, Linux ≥ 6.7) and keep them
+        // mapped, so the next instance of the same plugin takes no page
+        // faults on them. Measured: noop 21 → 12 µs, an HTTP probe's CPU
+        // 0.40 → 0.24 ms (docs/PERFORMANCE.md). Without the ioctl, keeping
+        // memory resident means a memset of the whole kept range, which
+        // was slower for small guests, so it stays off there.
+        pool.pagemap_scan(Enabled::Yes)
+            .linear_memory_keep_resident(limits::KEEP_RESIDENT_MEMORY_BYTES)
+            .table_keep_resident(limits::KEEP_RESIDENT_TABLE_BYTES)
+            // Kept pages stay in RSS: bound the slots that hold them while
+            // idle to the busy ones plus these.
+            .max_unused_warm_slots(limits::MAX_UNUSED_WARM_SLOTS);
+    }
     let mut config = base_config();
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     config

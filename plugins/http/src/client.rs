@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lookout_plugin_sdk::http::Url;
-use lookout_plugin_sdk::tls::{self, ClientConfig, Stream, TlsConfig, TlsStream};
 use lookout_plugin_sdk::net::IpPreference;
+use lookout_plugin_sdk::tls::{self, ClientConfig, Stream, TlsConfig, TlsStream};
 use lookout_plugin_sdk::{Error, FailureReason, Sample, net};
 
 /// Go's limit, which blackbox_exporter keeps.
@@ -126,7 +126,10 @@ pub fn exchange(request: Request<'_>) -> Outcome {
         match location {
             // Not followed (by choice, or past Go's limit of 10): the
             // redirect is the answer, and counts, as in blackbox_exporter.
-            Some(_) if redirect && (!request.follow_redirects || outcome.redirects >= MAX_REDIRECTS) => {
+            Some(_)
+                if redirect
+                    && (!request.follow_redirects || outcome.redirects >= MAX_REDIRECTS) =>
+            {
                 outcome.redirects += 1;
                 outcome.response = Some(response);
                 return outcome;
@@ -152,7 +155,8 @@ pub fn exchange(request: Request<'_>) -> Outcome {
                 }
                 if next.host() != url.host() {
                     headers.retain(|(n, _)| {
-                        !n.eq_ignore_ascii_case("authorization") && !n.eq_ignore_ascii_case("cookie")
+                        !n.eq_ignore_ascii_case("authorization")
+                            && !n.eq_ignore_ascii_case("cookie")
                     });
                 }
                 url = next;
@@ -289,11 +293,14 @@ fn request_head(
         head.push_str(&format!("Host: {}\r\n", url.authority));
     }
     if !has("user-agent") {
-        head.push_str(concat!("User-Agent: lookout/", env!("CARGO_PKG_VERSION"), "\r\n"));
+        head.push_str(concat!(
+            "User-Agent: lookout/",
+            env!("CARGO_PKG_VERSION"),
+            "\r\n"
+        ));
     }
     for (name, value) in headers {
-        if name.eq_ignore_ascii_case("connection") || name.eq_ignore_ascii_case("content-length")
-        {
+        if name.eq_ignore_ascii_case("connection") || name.eq_ignore_ascii_case("content-length") {
             continue;
         }
         head.push_str(&format!("{name}: {value}\r\n"));
@@ -396,8 +403,8 @@ impl Reader {
                 .map(|(_, v)| v.as_str())
         };
         let content_length = header("content-length").and_then(|v| v.parse::<u64>().ok());
-        let chunked = header("transfer-encoding")
-            .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+        let chunked =
+            header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
         let no_body = method.eq_ignore_ascii_case("HEAD")
             || matches!(head.status, 204 | 304)
             || (100..200).contains(&head.status);

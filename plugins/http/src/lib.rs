@@ -69,9 +69,7 @@ use std::time::{Duration, Instant};
 use lookout_plugin_sdk::encoding::base64;
 use lookout_plugin_sdk::http::{StatusCodes, Url};
 use lookout_plugin_sdk::tls::{self, TlsConfig};
-use lookout_plugin_sdk::{
-    FailureReason, PluginError, PluginInfo, Probe, ProbeReport, TARGET, net,
-};
+use lookout_plugin_sdk::{FailureReason, PluginError, PluginInfo, Probe, ProbeReport, TARGET, net};
 use regex::Regex;
 use serde::Deserialize;
 use serde_json::Value;
@@ -306,7 +304,11 @@ impl Checks {
             };
             for (path, equals, re) in &self.json {
                 let Some(value) = json_at(&document, path) else {
-                    return Some((FailureReason::Body, format!("no JSON value at {path:?}"), false));
+                    return Some((
+                        FailureReason::Body,
+                        format!("no JSON value at {path:?}"),
+                        false,
+                    ));
                 };
                 let text = json_text(value);
                 if let Some(expected) = equals
@@ -405,7 +407,9 @@ impl Probe for HttpProbe {
                     format!("Basic {}", base64(pair.as_bytes())),
                 ));
             }
-            (None, Some(token)) => headers.push(("Authorization".into(), format!("Bearer {token}"))),
+            (None, Some(token)) => {
+                headers.push(("Authorization".into(), format!("Bearer {token}")))
+            }
             (None, None) => {}
         }
         let ip = IpPreference::from_options(
@@ -454,7 +458,11 @@ impl Probe for HttpProbe {
 
 /// blackbox_exporter's samples of an http probe: all of them, 0 where
 /// nothing was measured, TLS ones only over TLS.
-fn with_samples(mut report: ProbeReport, outcome: &Outcome, failed_due_to_regex: bool) -> ProbeReport {
+fn with_samples(
+    mut report: ProbeReport,
+    outcome: &Outcome,
+    failed_due_to_regex: bool,
+) -> ProbeReport {
     let empty = client::Response::default();
     let response = outcome.response.as_ref().unwrap_or(&empty);
     let version = response
@@ -490,7 +498,10 @@ fn with_samples(mut report: ProbeReport, outcome: &Outcome, failed_due_to_regex:
             response.body.len() as f64,
         )
         .with_sample("probe_http_redirects", outcome.redirects)
-        .with_sample("probe_http_ssl", u8::from(outcome.ssl && outcome.response.is_some()))
+        .with_sample(
+            "probe_http_ssl",
+            u8::from(outcome.ssl && outcome.response.is_some()),
+        )
         .with_sample("probe_failed_due_to_regex", u8::from(failed_due_to_regex))
         .with_sample(
             "probe_dns_lookup_time_seconds",
@@ -501,7 +512,10 @@ fn with_samples(mut report: ProbeReport, outcome: &Outcome, failed_due_to_regex:
         .next()
         .and_then(parse_http_date)
     {
-        report = report.with_sample("probe_http_last_modified_timestamp_seconds", modified as f64);
+        report = report.with_sample(
+            "probe_http_last_modified_timestamp_seconds",
+            modified as f64,
+        );
     }
     if let Some(ip) = outcome.address {
         report = report
@@ -523,8 +537,18 @@ fn parse_http_date(text: &str) -> Option<i64> {
     let mut parts = text.split_whitespace().skip(1);
     let day: i64 = parts.next()?.parse().ok()?;
     let month = match parts.next()? {
-        "Jan" => 1, "Feb" => 2, "Mar" => 3, "Apr" => 4, "May" => 5, "Jun" => 6,
-        "Jul" => 7, "Aug" => 8, "Sep" => 9, "Oct" => 10, "Nov" => 11, "Dec" => 12,
+        "Jan" => 1,
+        "Feb" => 2,
+        "Mar" => 3,
+        "Apr" => 4,
+        "May" => 5,
+        "Jun" => 6,
+        "Jul" => 7,
+        "Aug" => 8,
+        "Sep" => 9,
+        "Oct" => 10,
+        "Nov" => 11,
+        "Dec" => 12,
         _ => return None,
     };
     let year: i64 = parts.next()?.parse().ok()?;
@@ -547,7 +571,10 @@ mod tests {
 
     #[test]
     fn http_dates_are_read() {
-        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
         assert_eq!(parse_http_date("yesterday"), None);
     }
 

@@ -82,7 +82,10 @@ pub fn converse(
                 None => {
                     return Err(Error::new(
                         FailureReason::Body,
-                        format!("the server closed before a message matched {:?}", re.as_str()),
+                        format!(
+                            "the server closed before a message matched {:?}",
+                            re.as_str()
+                        ),
                     ));
                 }
             }
