@@ -54,6 +54,8 @@ pub struct AppState {
     pub token: Arc<str>,
     /// blackbox_exporter's `/probe`.
     pub probes: Arc<crate::blackbox::ProbeEndpoint>,
+    /// Detector jobs: anomalies, predictions, insights.
+    pub detection: crate::detection::DetectionBoard,
 }
 
 /// The API's routes; tests call it with `oneshot`, `serve` binds it.
@@ -61,6 +63,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/plugins", get(plugins))
         .route("/api/v1/jobs", get(jobs))
+        .route("/api/v1/detectors", get(detectors))
+        .route("/api/v1/anomalies", get(anomalies))
+        .route("/api/v1/predictions", get(predictions))
+        .route("/api/v1/insights", get(insights))
         .route("/api/v1/results", get(results))
         .route("/api/v1/query", get(prom_query).post(prom_query))
         .route(
@@ -242,6 +248,73 @@ async fn plugins(State(state): State<AppState>) -> Result<Response, ApiError> {
 
 async fn jobs(State(state): State<AppState>) -> Response {
     success(state.board.snapshot())
+}
+
+async fn detectors(State(state): State<AppState>) -> Response {
+    success(state.detection.status())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DetectorParams {
+    detector: Option<String>,
+}
+
+/// Series whose latest point a detector judged anomalous, highest score
+/// first, with the share of their recent points that were (`confidence`).
+async fn anomalies(
+    State(state): State<AppState>,
+    params: Result<Query<DetectorParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(params) = params.map_err(|e| ApiError::BadData(e.body_text()))?;
+    Ok(success(
+        state.detection.anomalies(params.detector.as_deref()),
+    ))
+}
+
+/// Forecasts of forecasting detectors, soonest threshold crossing first.
+async fn predictions(
+    State(state): State<AppState>,
+    params: Result<Query<DetectorParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(params) = params.map_err(|e| ApiError::BadData(e.body_text()))?;
+    Ok(success(
+        state.detection.predictions(params.detector.as_deref()),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InsightParams {
+    /// Anomalies starting within this of the previous one group together.
+    window: Option<String>,
+    /// How far back ended anomalies are considered.
+    since: Option<String>,
+}
+
+/// Default grouping window of `/api/v1/insights`.
+const INSIGHT_WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
+/// Default look-back of `/api/v1/insights`.
+const INSIGHT_LOOKBACK: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Anomalies that started close together, grouped, newest group first;
+/// inside a group the first to start leads (the probable cause).
+async fn insights(
+    State(state): State<AppState>,
+    params: Result<Query<InsightParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(params) = params.map_err(|e| ApiError::BadData(e.body_text()))?;
+    let duration = |text: Option<&str>, what: &str, default: std::time::Duration| match text {
+        Some(t) => crate::config::parse_duration(t)
+            .map_err(|e| ApiError::BadData(format!("invalid parameter \"{what}\": {e}"))),
+        None => Ok(default),
+    };
+    let window = duration(params.window.as_deref(), "window", INSIGHT_WINDOW)?;
+    let since = duration(params.since.as_deref(), "since", INSIGHT_LOOKBACK)?;
+    Ok(success(state.detection.insights(
+        window.as_millis() as i64,
+        since.as_millis() as i64,
+    )))
 }
 
 #[derive(Deserialize)]
@@ -923,6 +996,7 @@ mod tests {
                 ),
                 token: Arc::from("s3cret"),
                 probes: Default::default(),
+                detection: Default::default(),
             },
         )
     }

@@ -41,6 +41,7 @@ pub mod api;
 pub mod blackbox;
 pub mod cli;
 pub mod config;
+pub mod detection;
 pub mod ingest;
 pub mod model;
 pub mod query;

@@ -173,6 +173,32 @@ impl Sample {
     }
 }
 
+/// One point of a series handed to a detector.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    pub timestamp_ms: i64,
+    pub value: f64,
+}
+
+/// A detector's judgement of one point.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub timestamp_ms: i64,
+    /// Larger is more anomalous; NaN while the detector is learning.
+    pub score: f64,
+    pub anomalous: bool,
+}
+
+/// A forecasting detector's expectation of a series' future.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Forecast {
+    /// The predicted value at the horizon.
+    pub value: f64,
+    /// Seconds until the predicted path reaches the threshold, if it does
+    /// within the horizon.
+    pub seconds_to_threshold: Option<f64>,
+}
+
 /// What a probe reported about one target.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProbeResult {

@@ -130,6 +130,40 @@ impl QueryService {
         reads <= CHEAP_SAMPLE_READS
     }
 
+    /// The stored samples in `[mint, maxt]` of the series `expr` selects, when
+    /// `expr` is a plain series selector (no offset, no `@`); `None` for any
+    /// other expression. Detectors read a selector's samples as stored, each
+    /// once, instead of its value at every evaluation step.
+    pub fn raw_samples(
+        &self,
+        expr: &str,
+        mint: i64,
+        maxt: i64,
+    ) -> Option<Result<Vec<lookout_promql::Series>, String>> {
+        use promql_parser::parser::Expr;
+        match promql_parser::parser::parse(expr) {
+            Ok(Expr::VectorSelector(s)) if s.offset.is_none() && s.at.is_none() => {}
+            _ => return None,
+        }
+        let sets = match parse_selector(expr) {
+            Ok(sets) => sets,
+            Err(e) => return Some(Err(e)),
+        };
+        let mut out: Vec<lookout_promql::Series> = Vec::new();
+        for set in &sets {
+            match self.tsdb.select(set, mint, maxt) {
+                Ok(found) => out.extend(found.into_iter().map(|s| lookout_promql::Series {
+                    labels: s.labels,
+                    samples: s.samples.into_iter().map(|p| (p.t, p.v)).collect(),
+                })),
+                Err(e) => return Some(Err(e.to_string())),
+            }
+        }
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        out.dedup_by(|a, b| a.labels == b.labels);
+        Some(Ok(out))
+    }
+
     /// Parses `match[]` selectors (`up`, `{job="x"}`) into matcher sets,
     /// one set per alternative (`or` inside braces makes several).
     pub fn parse_selectors(

@@ -43,6 +43,9 @@ const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("alerting_outbo
 const DEAD_LETTERS: TableDefinition<u64, &[u8]> = TableDefinition::new("alerting_dead_letters");
 /// (ms, seq) → JSON [`HistoryEvent`]: what alerts did and who was told.
 const ALERT_HISTORY: TableDefinition<(i64, u64), &[u8]> = TableDefinition::new("alerting_history");
+/// (detector job, series key) → what the detector saved for that series
+/// (see `detection`).
+const DETECTOR_STATE: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("detector_state");
 
 /// Results one group commit takes at most; bounds a commit's latency.
 const MAX_GROUP_COMMIT: usize = 4096;
@@ -181,6 +184,7 @@ impl Storage {
             tx.open_table(OUTBOX).map_err(db_err)?;
             tx.open_table(DEAD_LETTERS).map_err(db_err)?;
             tx.open_table(ALERT_HISTORY).map_err(db_err)?;
+            tx.open_table(DETECTOR_STATE).map_err(db_err)?;
         }
         tx.commit().map_err(db_err)?;
 
@@ -256,6 +260,50 @@ impl Storage {
         }
         tx.commit().map_err(db_err)?;
         Ok(existed)
+    }
+
+    // ---- detectors -----------------------------------------------------------
+
+    /// Writes detector states (`None` deletes one) in one durable commit.
+    pub fn put_detector_states(
+        &self,
+        detector: &str,
+        states: &[(String, Option<Vec<u8>>)],
+    ) -> Result<(), StorageError> {
+        let mut tx = self.db.begin_write().map_err(db_err)?;
+        tx.set_quick_repair(true);
+        {
+            let mut table = tx.open_table(DETECTOR_STATE).map_err(db_err)?;
+            for (series, state) in states {
+                match state {
+                    Some(bytes) => {
+                        table
+                            .insert((detector, series.as_str()), bytes.as_slice())
+                            .map_err(db_err)?;
+                    }
+                    None => {
+                        table.remove((detector, series.as_str())).map_err(db_err)?;
+                    }
+                }
+            }
+        }
+        tx.commit().map_err(db_err)
+    }
+
+    /// Every state saved for `detector`, by series key.
+    pub fn detector_states(&self, detector: &str) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let table = tx.open_table(DETECTOR_STATE).map_err(db_err)?;
+        let end = format!("{detector}\0");
+        let mut out = Vec::new();
+        for entry in table
+            .range((detector, "")..(end.as_str(), ""))
+            .map_err(db_err)?
+        {
+            let (k, v) = entry.map_err(db_err)?;
+            out.push((k.value().1.to_string(), v.value().to_vec()));
+        }
+        Ok(out)
     }
 
     // ---- alerting ----------------------------------------------------------

@@ -2,9 +2,8 @@
 //! per world.
 //!
 //! Plugins normally never touch these: the typed API at the crate root and the
-//! `export_*!` macros wrap them. They are public for the `detector` world,
-//! which has no typed wrapper yet, and for plugins that need something the
-//! wrapper does not offer.
+//! `export_*!` macros wrap them. They are public for plugins that need
+//! something the wrapper does not offer.
 //!
 //! All four modules share one set of `lookout:plugin/types`,
 //! `lookout:plugin/host`, `lookout:plugin/icmp` and
@@ -71,42 +70,40 @@ macro_rules! generate_world {
 /// `lookout:plugin/filesystem-stats` bindings.
 pub mod probe {
     generate_world!("probe", "lookout_plugin_sdk::bindings::probe", {
-        "lookout:plugin/types@0.2.0": generate,
-        "lookout:plugin/host@0.2.0": generate,
-        "lookout:plugin/icmp@0.2.0": generate,
-        "lookout:plugin/filesystem-stats@0.2.0": generate,
+        "lookout:plugin/types@0.3.0": generate,
+        "lookout:plugin/host@0.3.0": generate,
+        "lookout:plugin/icmp@0.3.0": generate,
+        "lookout:plugin/filesystem-stats@0.3.0": generate,
     });
 }
 
 /// Bindings of the `exporter` world.
 pub mod exporter {
     generate_world!("exporter", "lookout_plugin_sdk::bindings::exporter", {
-        "lookout:plugin/types@0.2.0": crate::bindings::probe::lookout::plugin::types,
-        "lookout:plugin/host@0.2.0": crate::bindings::probe::lookout::plugin::host,
-        "lookout:plugin/icmp@0.2.0": crate::bindings::probe::lookout::plugin::icmp,
-        "lookout:plugin/filesystem-stats@0.2.0": crate::bindings::probe::lookout::plugin::filesystem_stats,
+        "lookout:plugin/types@0.3.0": crate::bindings::probe::lookout::plugin::types,
+        "lookout:plugin/host@0.3.0": crate::bindings::probe::lookout::plugin::host,
+        "lookout:plugin/icmp@0.3.0": crate::bindings::probe::lookout::plugin::icmp,
+        "lookout:plugin/filesystem-stats@0.3.0": crate::bindings::probe::lookout::plugin::filesystem_stats,
     });
 }
 
 /// Bindings of the `notifier` world.
 pub mod notifier {
     generate_world!("notifier", "lookout_plugin_sdk::bindings::notifier", {
-        "lookout:plugin/types@0.2.0": crate::bindings::probe::lookout::plugin::types,
-        "lookout:plugin/host@0.2.0": crate::bindings::probe::lookout::plugin::host,
-        "lookout:plugin/icmp@0.2.0": crate::bindings::probe::lookout::plugin::icmp,
-        "lookout:plugin/filesystem-stats@0.2.0": crate::bindings::probe::lookout::plugin::filesystem_stats,
+        "lookout:plugin/types@0.3.0": crate::bindings::probe::lookout::plugin::types,
+        "lookout:plugin/host@0.3.0": crate::bindings::probe::lookout::plugin::host,
+        "lookout:plugin/icmp@0.3.0": crate::bindings::probe::lookout::plugin::icmp,
+        "lookout:plugin/filesystem-stats@0.3.0": crate::bindings::probe::lookout::plugin::filesystem_stats,
     });
 }
 
-/// Bindings of the `detector` world. There is no typed wrapper yet: implement
-/// [`exports::lookout::plugin::detection::Guest`](detector::exports::lookout::plugin::detection::Guest)
-/// and `GuestDetector` yourself, then call
-/// `lookout_plugin_sdk::bindings::detector::export!(MyDetector);`.
+/// Bindings of the `detector` world (wrapped by [`crate::Detector`] and
+/// [`crate::export_detector!`]).
 pub mod detector {
     generate_world!("detector", "lookout_plugin_sdk::bindings::detector", {
-        "lookout:plugin/types@0.2.0": crate::bindings::probe::lookout::plugin::types,
-        "lookout:plugin/host@0.2.0": crate::bindings::probe::lookout::plugin::host,
-        "lookout:plugin/icmp@0.2.0": crate::bindings::probe::lookout::plugin::icmp,
-        "lookout:plugin/filesystem-stats@0.2.0": crate::bindings::probe::lookout::plugin::filesystem_stats,
+        "lookout:plugin/types@0.3.0": crate::bindings::probe::lookout::plugin::types,
+        "lookout:plugin/host@0.3.0": crate::bindings::probe::lookout::plugin::host,
+        "lookout:plugin/icmp@0.3.0": crate::bindings::probe::lookout::plugin::icmp,
+        "lookout:plugin/filesystem-stats@0.3.0": crate::bindings::probe::lookout::plugin::filesystem_stats,
     });
 }

@@ -5,9 +5,12 @@
 use std::time::{Duration, Instant};
 
 use crate::bindings::probe::lookout::plugin::types as wit;
-use crate::{Exporter, Notifier, PluginInfo, Probe, http, parse_config};
+use std::cell::RefCell;
 
-pub use crate::bindings::{exporter, notifier, probe};
+use crate::{Detector, Exporter, Notifier, PluginInfo, Probe, detect, http, parse_config};
+
+pub use crate::bindings::detector::exports::lookout::plugin::detection;
+pub use crate::bindings::{detector, exporter, notifier, probe};
 pub use std::string::String;
 pub use std::vec::Vec;
 
@@ -71,6 +74,61 @@ pub fn run_notify<N: Notifier>(
     let _invocation = Invocation::start(Instant::now(), timeout);
     let delivery = N::notify(notification.into(), config, timeout)?;
     Ok(delivery.into())
+}
+
+/// The `detector` resource around a plugin's [`Detector`]: the WIT methods
+/// take `&self`, the trait's `observe` takes `&mut self`.
+pub struct DetectorResource<D>(RefCell<D>);
+
+impl<D: Detector> DetectorResource<D> {
+    fn handle(detector: D) -> detection::Detector {
+        detection::Detector::new(DetectorResource(RefCell::new(detector)))
+    }
+}
+
+impl<D: Detector> detection::GuestDetector for DetectorResource<D> {
+    fn create(config: String) -> Result<detection::Detector, wit::PluginError> {
+        let config = parse_config::<D::Config>(&config)?;
+        Ok(Self::handle(D::create(config)?))
+    }
+
+    fn observe(&self, points: Vec<wit::Point>) -> Vec<wit::Verdict> {
+        let mut detector = self.0.borrow_mut();
+        points
+            .into_iter()
+            .map(|p| {
+                let verdict = detector.observe(detect::Point {
+                    timestamp_ms: p.timestamp_ms,
+                    value: p.value,
+                });
+                wit::Verdict {
+                    timestamp_ms: p.timestamp_ms,
+                    score: verdict.score,
+                    // A score still learning is never an anomaly.
+                    anomalous: verdict.anomalous && !verdict.score.is_nan(),
+                }
+            })
+            .collect()
+    }
+
+    fn forecast(&self, horizon_ms: i64, threshold: Option<f64>) -> Option<detection::Forecast> {
+        self.0
+            .borrow()
+            .forecast(horizon_ms, threshold)
+            .map(|f| detection::Forecast {
+                value: f.value,
+                seconds_to_threshold: f.seconds_to_threshold,
+            })
+    }
+
+    fn save(&self) -> Vec<u8> {
+        self.0.borrow().save()
+    }
+
+    fn restore(config: String, state: Vec<u8>) -> Result<detection::Detector, wit::PluginError> {
+        let config = parse_config::<D::Config>(&config)?;
+        Ok(Self::handle(D::restore(config, &state)?))
+    }
 }
 
 #[cfg(test)]

@@ -93,14 +93,14 @@
 //! # Raw bindings
 //!
 //! [`bindings`] holds what `wit-bindgen` generated for each world, with every
-//! WASI interface mapped to the [`wasip2`] crate. The `detector` world has no
-//! typed wrapper yet and is used through [`bindings::detector`].
+//! WASI interface mapped to the [`wasip2`] crate.
 
 #[doc(hidden)]
 #[path = "export.rs"]
 pub mod __private;
 pub mod bindings;
 mod config;
+pub mod detect;
 pub mod encoding;
 mod error;
 pub mod fs_stats;
@@ -168,6 +168,44 @@ pub trait Exporter {
         config: Self::Config,
         timeout: Duration,
     ) -> Result<Vec<Sample>, PluginError>;
+}
+
+/// A plugin of the `detector` world: scores the points of one series and,
+/// optionally, forecasts it. Export it with [`export_detector!`].
+///
+/// One value of the type serves one series. The host does not keep it
+/// alive between batches: it calls [`restore`](Detector::restore) with what
+/// [`save`](Detector::save) returned last time, feeds the new points to
+/// [`observe`](Detector::observe), and saves again. Everything the detector
+/// learned must be in the saved bytes ([`detect::StateWriter`]).
+pub trait Detector: Sized + 'static {
+    /// The detector's configuration (its sensitivity, windows …), parsed
+    /// from the job's JSON.
+    type Config: DeserializeOwned;
+
+    /// What the plugin is. Detectors need no capabilities.
+    fn describe() -> PluginInfo;
+
+    /// A detector that has seen nothing yet.
+    fn create(config: Self::Config) -> Result<Self, PluginError>;
+
+    /// Scores `point` (points arrive in time order), then learns from it.
+    fn observe(&mut self, point: detect::Point) -> detect::Verdict;
+
+    /// Predicts the series `horizon_ms` after the last observed point, and
+    /// when it reaches `threshold`. The default: this detector does not
+    /// forecast.
+    fn forecast(&self, horizon_ms: i64, threshold: Option<f64>) -> Option<detect::Forecast> {
+        let _ = (horizon_ms, threshold);
+        None
+    }
+
+    /// Everything the detector has learned.
+    fn save(&self) -> Vec<u8>;
+
+    /// The detector `save` described. State it cannot read is an `Err`;
+    /// the host then starts the series afresh.
+    fn restore(config: Self::Config, state: &[u8]) -> Result<Self, PluginError>;
 }
 
 /// A plugin of the `notifier` world: delivers alert notifications. Export it
@@ -248,6 +286,32 @@ macro_rules! export_exporter {
 
             $crate::__private::exporter::export!(
                 LookoutExporterExport with_types_in $crate::__private::exporter
+            );
+        };
+    };
+}
+
+/// Exports a [`Detector`] as the component's `detector` world.
+///
+/// Use it once per crate, at module level: `export_detector!(MyDetector);`.
+#[macro_export]
+macro_rules! export_detector {
+    ($plugin:ty) => {
+        const _: () = {
+            struct LookoutDetectorExport;
+
+            impl $crate::__private::detector::Guest for LookoutDetectorExport {
+                fn describe() -> $crate::__private::detector::PluginInfo {
+                    $crate::__private::describe(<$plugin as $crate::Detector>::describe())
+                }
+            }
+
+            impl $crate::__private::detection::Guest for LookoutDetectorExport {
+                type Detector = $crate::__private::DetectorResource<$plugin>;
+            }
+
+            $crate::__private::detector::export!(
+                LookoutDetectorExport with_types_in $crate::__private::detector
             );
         };
     };

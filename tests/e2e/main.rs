@@ -6,6 +6,7 @@ mod alerting;
 mod bad_input;
 mod blackbox_peer;
 mod cli;
+mod detectors;
 mod dns_probe;
 mod grpc_probe;
 mod hostile;

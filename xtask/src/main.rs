@@ -8,6 +8,7 @@
 //! - `bench-alerts`   rule fires → notifier invoked latency, end to end, beyond configured waits
 //! - `bench-rules`    1,000 rules over 10,100 series: lookout and Prometheus side by side
 //! - `bench-probes`   HTTP probes/s and CPU per probe: lookout and blackbox_exporter side by side
+//! - `eval-detectors` every detector plugin scored on the labelled corpus with NAB's method
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -15,6 +16,7 @@ use std::process::Command;
 use anyhow::{Context, bail};
 
 mod alert_latency;
+mod detector_eval;
 mod node_bench;
 mod peer_bench;
 mod probe_bench;
@@ -40,6 +42,12 @@ const PLUGINS: &[(&str, &str)] = &[
     ("lookout-plugin-node", "lookout_plugin_node"),
     ("lookout-plugin-redis", "lookout_plugin_redis"),
     ("lookout-plugin-postgres", "lookout_plugin_postgres"),
+    ("lookout-plugin-zscore", "lookout_plugin_zscore"),
+    ("lookout-plugin-mad", "lookout_plugin_mad"),
+    ("lookout-plugin-ewma", "lookout_plugin_ewma"),
+    ("lookout-plugin-seasonal", "lookout_plugin_seasonal"),
+    ("lookout-plugin-kmeans", "lookout_plugin_kmeans"),
+    ("lookout-plugin-forecast", "lookout_plugin_forecast"),
     ("lookout-fixture-hostile", "lookout_fixture_hostile"),
 ];
 
@@ -60,13 +68,19 @@ const DEFAULT_INSTALL: &[&str] = &[
     "lookout_plugin_node",
     "lookout_plugin_redis",
     "lookout_plugin_postgres",
+    "lookout_plugin_zscore",
+    "lookout_plugin_mad",
+    "lookout_plugin_ewma",
+    "lookout_plugin_seasonal",
+    "lookout_plugin_kmeans",
+    "lookout_plugin_forecast",
 ];
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(job) = args.first() else {
         bail!(
-            "usage: cargo xtask <build-plugins|run|test|bench|bench-tsdb|bench-alerts|bench-rules|bench-node|bench-probes> [args]"
+            "usage: cargo xtask <build-plugins|run|test|bench|bench-tsdb|bench-alerts|bench-rules|bench-node|bench-probes|eval-detectors> [args]"
         );
     };
     let rest = &args[1..];
@@ -89,6 +103,11 @@ fn main() -> anyhow::Result<()> {
             status(cargo().args(["build", "--release", "-p", "lookout"]))?;
             probe_bench::run(&target_dir().join("release").join("lookout"), &wasm)
         }
+        "eval-detectors" => {
+            let wasm = build_plugins()?;
+            status(cargo().args(["build", "--release", "-p", "lookout"]))?;
+            detector_eval::run(&target_dir().join("release").join("lookout"), &wasm, rest)
+        }
         "bench-alerts" => {
             let wasm = build_plugins()?;
             status(cargo().args(["build", "--release", "-p", "lookout"]))?;
@@ -96,7 +115,7 @@ fn main() -> anyhow::Result<()> {
         }
         other => {
             bail!(
-                "unknown job `{other}`; expected build-plugins, run, test, bench, bench-tsdb or bench-alerts"
+                "unknown job `{other}`; expected build-plugins, run, test, bench, bench-tsdb, bench-alerts, bench-rules, bench-node, bench-probes or eval-detectors"
             )
         }
     }

@@ -94,8 +94,12 @@ pub fn run(args: CheckArgs, data: &Path) -> anyhow::Result<()> {
     for warning in &config.warnings {
         println!("warning: {warning}");
     }
+    let detectors = match config.detectors.len() {
+        0 => String::new(),
+        n => format!(", {n} detectors"),
+    };
     println!(
-        "{}: ok ({} jobs, {} targets)",
+        "{}: ok ({} jobs, {} targets{detectors})",
         args.config.display(),
         config.jobs.len(),
         config.jobs.iter().map(|j| j.targets.len()).sum::<usize>()
@@ -155,6 +159,26 @@ pub fn check_plugins(config: &config::Config, storage: &Storage) -> anyhow::Resu
                 job.plugin_line,
                 job.name,
                 job.plugin,
+                p.world
+            ),
+            Some(_) => {}
+        }
+    }
+    for d in &config.detectors {
+        match storage.plugin(&d.plugin)? {
+            None => bail!(
+                "{}:{}: detector `{}` uses plugin `{}`, which is not installed (lookout plugin install <file>)",
+                config.source,
+                d.plugin_line,
+                d.name,
+                d.plugin
+            ),
+            Some(p) if p.world != crate::model::World::Detector => bail!(
+                "{}:{}: detector `{}` uses plugin `{}`, a {} plugin; detectors need a detector plugin",
+                config.source,
+                d.plugin_line,
+                d.name,
+                d.plugin,
                 p.world
             ),
             Some(_) => {}

@@ -2,6 +2,7 @@
 //! arguments, runs the command and prints the error chain on failure.
 
 mod check;
+mod detect;
 mod notify;
 mod plugin;
 mod query;
@@ -52,6 +53,8 @@ enum Command {
     Run(run::RunArgs),
     /// Deliver one notification through a notifier plugin.
     Notify(notify::NotifyArgs),
+    /// Backtest a detector plugin on a CSV of `timestamp,value` rows.
+    Detect(detect::DetectArgs),
     /// Run the scheduler and the HTTP API.
     Serve(serve::ServeArgs),
     /// Prometheus rule files: run promtool-format unit tests.
@@ -100,6 +103,7 @@ pub fn main() -> ExitCode {
             Command::Run(args) => run::run(args, &data).await,
             Command::Serve(args) => serve::run(args, &data).await,
             Command::Notify(args) => notify::run(args, &data).await,
+            Command::Detect(args) => detect::run(args, &data).await,
             Command::Query(args) => query::run(args),
             Command::Rules(cmd) => rules::run(cmd),
             Command::Tsdb(cmd) => tsdb::run(cmd, &data),

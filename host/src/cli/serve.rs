@@ -171,6 +171,26 @@ pub async fn run(args: ServeArgs, data: &Path) -> anyhow::Result<()> {
         alerting.clone(),
         stopped.clone(),
     );
+    let detection = crate::detection::DetectionBoard::open(&config.detectors, &storage);
+    let mut detector_plugins = std::collections::HashMap::new();
+    for d in &config.detectors {
+        if !detector_plugins.contains_key(&d.plugin) {
+            let plugin = registry.load(&d.plugin).with_context(|| {
+                format!(
+                    "{}:{}: loading plugin `{}` for detector `{}`",
+                    config.source, d.plugin_line, d.plugin, d.name
+                )
+            })?;
+            detector_plugins.insert(d.plugin.clone(), plugin);
+        }
+    }
+    let detector_tasks = detection.spawn(
+        detector_plugins,
+        registry.runtime().clone(),
+        query.clone(),
+        storage.clone(),
+        stopped.clone(),
+    );
     let registry = Arc::new(registry);
     let alerting_tasks = alerting.spawn(registry.clone(), stopped.clone(), telemetry.clone());
     let (token, token_path) = api_token(config.token_file.as_deref(), data)?;
@@ -188,6 +208,7 @@ pub async fn run(args: ServeArgs, data: &Path) -> anyhow::Result<()> {
         alerting,
         token: Arc::from(token),
         probes,
+        detection,
     };
     println!(
         "lookout listening on http://{bound} ({} jobs from {})",
@@ -208,7 +229,11 @@ pub async fn run(args: ServeArgs, data: &Path) -> anyhow::Result<()> {
             let _ = t.await;
         }
         let _ = sweeper.await;
-        for t in rule_tasks.into_iter().chain(alerting_tasks) {
+        for t in rule_tasks
+            .into_iter()
+            .chain(alerting_tasks)
+            .chain(detector_tasks)
+        {
             let _ = t.await;
         }
         let _ = server.await;

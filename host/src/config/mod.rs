@@ -25,6 +25,14 @@
 //! config = { room = "ops" }
 //! grants = { http = ["chat.example.com"] }
 //!
+//! [[detectors]]                # anomaly detection / forecasting over stored series
+//! name = "latency"
+//! plugin = "seasonal"           # an installed detector plugin
+//! series = 'probe_duration_seconds{job="website"}'   # PromQL, evaluated every `every`
+//! every = "15s"
+//! config = { threshold = 4 }    # the plugin's own settings (its sensitivity)
+//! forecast = { horizon = "4h", threshold = 0 }       # forecasting plugins only
+//!
 //! [[jobs]]
 //! name = "website"
 //! plugin = "http"
@@ -92,6 +100,8 @@ pub struct Config {
     pub out_of_order_window: Duration,
     pub max_concurrency: usize,
     pub jobs: Vec<Job>,
+    /// `[[detectors]]`: detector plugins over stored series.
+    pub detectors: Vec<DetectorJob>,
     /// How often rule groups evaluate (Prometheus' `evaluation_interval`).
     pub evaluation_interval: Duration,
     /// Rule files named by the configuration, resolved against its directory.
@@ -217,6 +227,63 @@ struct RawConfig {
     probes: RawProbes,
     #[serde(default)]
     jobs: Vec<RawJob>,
+    #[serde(default)]
+    detectors: Vec<RawDetector>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDetector {
+    name: Spanned<String>,
+    plugin: Spanned<String>,
+    series: Spanned<String>,
+    every: Option<Spanned<String>>,
+    #[serde(default)]
+    config: Option<toml::Table>,
+    forecast: Option<Spanned<RawForecast>>,
+    history: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    memory: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawForecast {
+    horizon: String,
+    threshold: Option<f64>,
+}
+
+/// Default interval of a detector: one point per 15 s, a common scrape.
+pub const DEFAULT_DETECTOR_EVERY: Duration = Duration::from_secs(15);
+
+/// Default span a detector learns from at its first start, and catches up
+/// on after lookout was down.
+pub const DEFAULT_DETECTOR_HISTORY: Duration = Duration::from_secs(3600);
+
+/// Default deadline of one call into a detector plugin (a shard of series).
+pub const DEFAULT_DETECTOR_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `[[detectors]]`: a detector plugin run over the series a PromQL
+/// expression yields, every `every`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectorJob {
+    pub name: String,
+    pub plugin: String,
+    pub plugin_line: usize,
+    /// PromQL; each series it yields is one detector state.
+    pub series: String,
+    pub every: Duration,
+    pub config_json: String,
+    pub forecast: Option<ForecastConfig>,
+    pub history: Duration,
+    pub limits: Limits,
+}
+
+/// What a forecasting detector is asked after each batch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ForecastConfig {
+    pub horizon: Duration,
+    pub threshold: Option<f64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -679,6 +746,109 @@ fn parse_in(text: &str, file: &str, base: &Path) -> Result<Config, ConfigError> 
             every_while_failing,
         });
     }
+    let mut detectors: Vec<DetectorJob> = Vec::new();
+    for d in raw.detectors {
+        let name = d.name.get_ref().clone();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(at(
+                d.name.span(),
+                format!("detector name `{name}` must be non-empty [A-Za-z0-9._-]"),
+            ));
+        }
+        if detectors.iter().any(|x| x.name == name) {
+            return Err(at(
+                d.name.span(),
+                format!("detector `{name}` is defined twice"),
+            ));
+        }
+        if let Err(e) = promql_parser::parser::parse(d.series.get_ref()) {
+            return Err(at(
+                d.series.span(),
+                format!("detector `{name}`: series: bad PromQL: {e}"),
+            ));
+        }
+        let duration = |v: &Option<Spanned<String>>, what: &str, default: Duration| match v {
+            Some(v) => match parse_duration(v.get_ref()) {
+                Ok(d) if !d.is_zero() => Ok(d),
+                Ok(_) => Err(at(
+                    v.span(),
+                    format!("detector `{name}`: {what} must not be 0"),
+                )),
+                Err(e) => Err(at(v.span(), format!("detector `{name}`: {what}: {e}"))),
+            },
+            None => Ok(default),
+        };
+        let every = duration(&d.every, "every", DEFAULT_DETECTOR_EVERY)?;
+        let history = duration(&d.history, "history", DEFAULT_DETECTOR_HISTORY)?;
+        let timeout = duration(&d.timeout, "timeout", DEFAULT_DETECTOR_TIMEOUT)?;
+        if timeout > limits::MAX_TIMEOUT {
+            return Err(at(
+                d.timeout
+                    .as_ref()
+                    .expect("a timeout over the cap was written")
+                    .span(),
+                format!(
+                    "detector `{name}`: timeout must be at most {}",
+                    format_duration(limits::MAX_TIMEOUT)
+                ),
+            ));
+        }
+        let mut job_limits = Limits {
+            timeout,
+            ..Limits::default()
+        };
+        if let Some(m) = &d.memory {
+            let bytes = parse_size(m.get_ref())
+                .map_err(|e| at(m.span(), format!("detector `{name}`: memory: {e}")))?;
+            if !(1 << 20..=limits::MAX_MEMORY_BYTES).contains(&bytes) {
+                return Err(at(
+                    m.span(),
+                    format!(
+                        "detector `{name}`: memory must be between 1MiB and {}MiB",
+                        limits::MAX_MEMORY_BYTES >> 20
+                    ),
+                ));
+            }
+            job_limits.memory_bytes = bytes;
+        }
+        let forecast = match &d.forecast {
+            Some(f) => {
+                let horizon = parse_duration(&f.get_ref().horizon)
+                    .ok()
+                    .filter(|h| !h.is_zero())
+                    .ok_or_else(|| {
+                        at(
+                            f.span(),
+                            format!(
+                                "detector `{name}`: forecast.horizon `{}` is not a duration above 0 (e.g. \"4h\")",
+                                f.get_ref().horizon
+                            ),
+                        )
+                    })?;
+                Some(ForecastConfig {
+                    horizon,
+                    threshold: f.get_ref().threshold,
+                })
+            }
+            None => None,
+        };
+        detectors.push(DetectorJob {
+            name,
+            plugin: d.plugin.get_ref().clone(),
+            plugin_line: line_col(text, d.plugin.span().start).0,
+            series: d.series.into_inner(),
+            every,
+            config_json: serde_json::to_string(&d.config.unwrap_or_default())
+                .map_err(|e| at(d.name.span(), format!("detector: config: {e}")))?,
+            forecast,
+            history,
+            limits: job_limits,
+        });
+    }
     let mut plugin_receivers: Vec<PluginReceiver> = Vec::new();
     for r in raw.alerting.receivers {
         let name = r.name.get_ref().clone();
@@ -708,6 +878,7 @@ fn parse_in(text: &str, file: &str, base: &Path) -> Result<Config, ConfigError> 
         out_of_order_window: Duration::ZERO,
         max_concurrency,
         jobs,
+        detectors,
         evaluation_interval,
         // Resolved by `load`, which knows the file's directory.
         rule_patterns: raw.rules.files,

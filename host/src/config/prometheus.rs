@@ -327,6 +327,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         out_of_order_window,
         max_concurrency: super::DEFAULT_MAX_CONCURRENCY,
         jobs,
+        detectors: Vec::new(),
         evaluation_interval,
         rule_patterns: raw.rule_files,
         alertmanager_config: None,

@@ -41,18 +41,18 @@ use wasmtime::{
 };
 
 use crate::model::{
-    Delivery, FailureKind, Grants, InvocationError, Limits, Notification, PluginInfo, ProbeResult,
-    Sample, World,
+    Delivery, FailureKind, Forecast, Grants, InvocationError, Limits, Notification, PluginInfo,
+    Point, ProbeResult, Sample, Verdict, World,
 };
 use bindings::types as wit;
 use sandbox::{Identity, InvocationState};
 pub use sandbox::{expand_target, target_host_port};
 
 /// The version of `lookout:plugin` this host speaks (`wit/plugin.wit`).
-pub const CONTRACT_VERSION: &str = "0.2.0";
+pub const CONTRACT_VERSION: &str = "0.3.0";
 
 /// The detector world's export, named with the contract version.
-const DETECTION_EXPORT: &str = "lookout:plugin/detection@0.2.0";
+const DETECTION_EXPORT: &str = "lookout:plugin/detection@0.3.0";
 
 /// Where plugins keep their key-value state (`lookout:plugin/host.kv-*`).
 /// Storage implements it; the runtime only calls it, off the async threads.
@@ -496,6 +496,119 @@ impl Runtime {
         .await
     }
 
+    /// Runs a detector plugin over batches of points, one batch per series,
+    /// in one fresh instance: per series `restore` from its saved state (or
+    /// `create` when it has none, or the state is refused), `observe`,
+    /// `forecast` when asked, `save`. No instance outlives the call (see the
+    /// `detection` interface), so everything learned is in the returned
+    /// state. A failure of one series (a config error, a refused state
+    /// *and* a refused create, a wrong verdict count) is that series'
+    /// `Err`; a trap or the deadline fails the whole call, and the caller
+    /// keeps the states it had.
+    pub async fn detect(
+        &self,
+        plugin: &Plugin,
+        inv: &Invocation<'_>,
+        requests: Vec<DetectRequest>,
+    ) -> Result<Vec<Result<DetectOutcome, String>>, InvocationError> {
+        let WorldPre::Detector(pre) = &plugin.inner.pre else {
+            return Err(wrong_world(plugin, World::Detector));
+        };
+        let pre = pre.clone();
+        self.invoke(plugin, inv, move |mut store, call| async move {
+            let limits = &call.limits;
+            let outcomes = run_bounded(limits, async {
+                let instance = pre.instantiate_async(&mut store).await?;
+                let detection = instance.lookout_plugin_detection().detector();
+                let mut outcomes = Vec::with_capacity(requests.len());
+                for request in requests {
+                    let mut restarted = None;
+                    let created = match &request.state {
+                        Some(state) => {
+                            match detection
+                                .call_restore(&mut store, &call.config, state)
+                                .await?
+                            {
+                                Ok(handle) => Ok(handle),
+                                Err(refused) => {
+                                    restarted = Some(plugin_error(refused).message);
+                                    detection.call_create(&mut store, &call.config).await?
+                                }
+                            }
+                        }
+                        None => detection.call_create(&mut store, &call.config).await?,
+                    };
+                    let handle = match created {
+                        Ok(handle) => handle,
+                        Err(error) => {
+                            outcomes.push(Err(plugin_error(error).message));
+                            continue;
+                        }
+                    };
+                    let points: Vec<wit::Point> = request
+                        .points
+                        .iter()
+                        .map(|p| wit::Point {
+                            timestamp_ms: p.timestamp_ms,
+                            value: p.value,
+                        })
+                        .collect();
+                    let verdicts = detection.call_observe(&mut store, handle, &points).await?;
+                    let forecast = match request.forecast {
+                        Some(ask) => detection
+                            .call_forecast(&mut store, handle, ask.horizon_ms, ask.threshold)
+                            .await?
+                            .map(|f| Forecast {
+                                value: f.value,
+                                seconds_to_threshold: f.seconds_to_threshold,
+                            }),
+                        None => None,
+                    };
+                    let state = detection.call_save(&mut store, handle).await?;
+                    handle.resource_drop_async(&mut store).await?;
+                    outcomes.push(if state.len() > limits::MAX_KV_VALUE_BYTES {
+                        Err(format!(
+                            "detector saved {} bytes of state, over the cap of {} bytes",
+                            state.len(),
+                            limits::MAX_KV_VALUE_BYTES
+                        ))
+                    } else if verdicts.len() == points.len() {
+                        Ok(DetectOutcome {
+                            verdicts: verdicts
+                                .into_iter()
+                                .map(|v| Verdict {
+                                    timestamp_ms: v.timestamp_ms,
+                                    score: v.score,
+                                    anomalous: v.anomalous,
+                                })
+                                .collect(),
+                            forecast,
+                            state,
+                            restarted,
+                        })
+                    } else {
+                        Err(format!(
+                            "detector returned {} verdicts for {} points",
+                            verdicts.len(),
+                            points.len()
+                        ))
+                    });
+                }
+                Ok(outcomes)
+            })
+            .await
+            .map_err(|e| classify(e, &store, limits))?;
+            let size: u64 = outcomes
+                .iter()
+                .flatten()
+                .map(|o| o.state.len() as u64 + 24 * o.verdicts.len() as u64)
+                .sum();
+            check_output(size, limits)?;
+            Ok(outcomes)
+        })
+        .await
+    }
+
     /// Builds the invocation's store and runs `run` with it.
     ///
     /// A plugin granted files runs on a thread of its own, where wasi's file
@@ -688,6 +801,36 @@ struct OwnedCall {
     limits: Limits,
     /// The timeout the plugin is told ([`plugin_timeout_ms`]).
     timeout_ms: u32,
+}
+
+/// One series' batch for [`Runtime::detect`].
+#[derive(Clone, Debug)]
+pub struct DetectRequest {
+    /// What the detector saved last time; none for a new series.
+    pub state: Option<Vec<u8>>,
+    /// New points, oldest first.
+    pub points: Vec<Point>,
+    pub forecast: Option<ForecastRequest>,
+}
+
+/// Ask a detector to forecast after observing.
+#[derive(Clone, Copy, Debug)]
+pub struct ForecastRequest {
+    pub horizon_ms: i64,
+    pub threshold: Option<f64>,
+}
+
+/// What [`Runtime::detect`] got for one series.
+#[derive(Clone, Debug)]
+pub struct DetectOutcome {
+    /// One per point, in order.
+    pub verdicts: Vec<Verdict>,
+    pub forecast: Option<Forecast>,
+    /// What the detector saved after the batch.
+    pub state: Vec<u8>,
+    /// Set when the saved state was refused and the series started afresh:
+    /// the plugin's reason.
+    pub restarted: Option<String>,
 }
 
 /// A live probe instance, see [`Runtime::warm_probe`].
@@ -1312,7 +1455,7 @@ mod tests {
         }
         .to_string();
         assert!(
-            message.contains("lookout:plugin@0.1.0") && message.contains("lookout:plugin@0.2.0"),
+            message.contains("lookout:plugin@0.1.0") && message.contains("lookout:plugin@0.3.0"),
             "{message}"
         );
     }
