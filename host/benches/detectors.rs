@@ -10,7 +10,6 @@
 //! outside the measured span.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,17 +32,8 @@ const MEASURED_ROUNDS: i64 = 20;
 /// Points of the long batch the per-sample cost is taken over.
 const LONG_BATCH: usize = 50_000;
 
-fn wasm(stem: &str) -> PathBuf {
-    let dir = std::env::var_os("LOOKOUT_WASM_DIR")
-        .map(PathBuf::from)
-        .expect("LOOKOUT_WASM_DIR: run `cargo xtask bench`");
-    dir.join(format!("{stem}.wasm"))
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
-}
+mod support;
+use support::{sha256, wasm};
 
 /// User + system CPU seconds of this process.
 fn cpu_seconds() -> f64 {

@@ -5,7 +5,6 @@
 //!
 //! Prints medians and tails; docs/PERFORMANCE.md records the latest run.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,17 +12,8 @@ use lookout::model::{Grants, Limits};
 use lookout::runtime::{Allocation, Invocation, Runtime};
 use lookout::storage::Storage;
 
-fn wasm(stem: &str) -> PathBuf {
-    let dir = std::env::var_os("LOOKOUT_WASM_DIR")
-        .map(PathBuf::from)
-        .expect("LOOKOUT_WASM_DIR: run `cargo xtask bench`");
-    dir.join(format!("{stem}.wasm"))
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
-}
+mod support;
+use support::{sha256, wasm};
 
 struct Stats {
     samples: Vec<Duration>,
