@@ -42,6 +42,7 @@ pub mod blackbox;
 pub mod cli;
 pub mod config;
 pub mod detection;
+pub mod distribution;
 pub mod ingest;
 pub mod model;
 pub mod query;

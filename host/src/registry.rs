@@ -59,6 +59,9 @@ pub enum GrantPolicy {
     None,
 }
 
+/// The lockfile in the data directory (see [`Registry::write_lockfile`]).
+pub const LOCKFILE: &str = "plugins.lock";
+
 pub struct Registry {
     dir: PathBuf,
     storage: Arc<Storage>,
@@ -104,9 +107,21 @@ impl Registry {
             path: path.to_owned(),
             source,
         })?;
+        self.inspect_bytes(wasm, &path.display().to_string(), on_compile)
+            .await
+    }
+
+    /// [`Registry::inspect_file`] for a component in memory; `origin`
+    /// names it in errors (a path, a URL, an OCI reference).
+    pub async fn inspect_bytes(
+        &self,
+        wasm: Vec<u8>,
+        origin: &str,
+        on_compile: impl FnOnce(),
+    ) -> Result<(Vec<u8>, String, Plugin, PluginInfo), RegistryError> {
         let sha256 = hex::encode(Sha256::digest(&wasm));
         let located = |source| RegistryError::Prepare {
-            path: path.display().to_string(),
+            path: origin.to_string(),
             source,
         };
         if !self.runtime.is_cached(&sha256) {
@@ -128,7 +143,29 @@ impl Registry {
         grants: GrantPolicy,
         on_compile: impl FnOnce(),
     ) -> Result<Installed, RegistryError> {
-        let (wasm, sha256, plugin, info) = self.inspect_file(path, on_compile).await?;
+        let wasm = std::fs::read(path).map_err(|source| RegistryError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let source = std::fs::canonicalize(path)
+            .unwrap_or_else(|_| path.to_owned())
+            .display()
+            .to_string();
+        self.install_bytes(wasm, &source, name, grants, on_compile)
+            .await
+    }
+
+    /// Installs a component already in memory (downloaded, pulled);
+    /// `source` is where it came from, recorded for the lockfile.
+    pub async fn install_bytes(
+        &self,
+        wasm: Vec<u8>,
+        source: &str,
+        name: Option<&str>,
+        grants: GrantPolicy,
+        on_compile: impl FnOnce(),
+    ) -> Result<Installed, RegistryError> {
+        let (wasm, sha256, plugin, info) = self.inspect_bytes(wasm, source, on_compile).await?;
         let name = name.unwrap_or(&info.name).to_string();
         if name.is_empty()
             || name.len() > 64
@@ -176,8 +213,10 @@ impl Registry {
             requested: info.capabilities,
             config_schema: info.config_schema,
             installed_ms: now_ms(),
+            source: Some(source.to_string()),
         };
         self.storage.put_plugin(&record)?;
+        self.write_lockfile()?;
         Ok(Installed {
             record,
             unchanged: false,
@@ -219,6 +258,63 @@ impl Registry {
             let _ = std::fs::remove_file(self.wasm_path(&record.sha256));
             let _ = std::fs::remove_file(self.runtime.cache_path(&record.sha256));
         }
+        self.write_lockfile()?;
         Ok(record)
+    }
+
+    /// The stored component of an installed plugin.
+    pub fn wasm(&self, name: &str) -> Result<(PluginRecord, Vec<u8>), RegistryError> {
+        let record = self.record(name)?;
+        let path = self.wasm_path(&record.sha256);
+        let wasm = std::fs::read(&path).map_err(|source| RegistryError::Read { path, source })?;
+        Ok((record, wasm))
+    }
+
+    /// Rewrites `plugins.lock` in the data directory: every installed
+    /// plugin with its version, world, digest, source and grants, sorted by
+    /// name, so a deployment can be reviewed and reproduced (`lookout
+    /// plugin install <source> --sha256 <digest>` per entry).
+    fn write_lockfile(&self) -> Result<(), RegistryError> {
+        #[derive(serde::Serialize)]
+        struct Lock<'a> {
+            plugin: Vec<Entry<'a>>,
+        }
+        #[derive(serde::Serialize)]
+        struct Entry<'a> {
+            name: &'a str,
+            version: &'a str,
+            world: &'a str,
+            sha256: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            source: Option<&'a str>,
+            grants: &'a Grants,
+        }
+        let mut records = self.storage.plugins()?;
+        records.sort_by(|a, b| a.name.cmp(&b.name));
+        let lock = Lock {
+            plugin: records
+                .iter()
+                .map(|r| Entry {
+                    name: &r.name,
+                    version: &r.version,
+                    world: r.world.as_str(),
+                    sha256: &r.sha256,
+                    source: r.source.as_deref(),
+                    grants: &r.grants,
+                })
+                .collect(),
+        };
+        let text = format!(
+            "# Written by lookout on every install and removal: the installed plugins,\n# their digests and what they were granted. Do not edit.\n\n{}",
+            toml::to_string(&lock).expect("the lockfile serialises")
+        );
+        let path = self.dir.join(LOCKFILE);
+        let tmp = path.with_extension("lock.tmp");
+        let write = || -> std::io::Result<()> {
+            std::fs::write(&tmp, &text)?;
+            std::fs::File::open(&tmp)?.sync_all()?;
+            std::fs::rename(&tmp, &path)
+        };
+        write().map_err(|source| RegistryError::Write { path, source })
     }
 }

@@ -84,6 +84,10 @@ pub struct PluginRecord {
     pub grants: Grants,
     pub config_schema: Option<String>,
     pub installed_ms: i64,
+    /// Where it was installed from: a file path, a URL, an OCI reference
+    /// with its manifest digest. None for records older than the field.
+    #[serde(default)]
+    pub source: Option<String>,
 }
 
 /// Where finished invocations go (`ingest::ResultWriter` in `serve`: the

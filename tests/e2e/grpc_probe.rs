@@ -326,11 +326,11 @@ fn grpc_probe_agrees_with_blackbox_exporter() -> Result {
 /// configuration files, not for `--config`).
 fn inline_ca_file(grpc: &Value) -> Result<Value> {
     let mut config = grpc.clone();
-    if let Some(tls_config) = config.get_mut("tls_config").and_then(Value::as_object_mut) {
-        if let Some(path) = tls_config.remove("ca_file") {
-            let path = PathBuf::from(path.as_str().context("ca_file is a path")?);
-            tls_config.insert("ca".into(), std::fs::read_to_string(path)?.into());
-        }
+    if let Some(tls_config) = config.get_mut("tls_config").and_then(Value::as_object_mut)
+        && let Some(path) = tls_config.remove("ca_file")
+    {
+        let path = PathBuf::from(path.as_str().context("ca_file is a path")?);
+        tls_config.insert("ca".into(), std::fs::read_to_string(path)?.into());
     }
     Ok(config)
 }

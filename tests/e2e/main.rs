@@ -7,6 +7,7 @@ mod bad_input;
 mod blackbox_peer;
 mod cli;
 mod detectors;
+mod distribution;
 mod dns_probe;
 mod grpc_probe;
 mod hostile;

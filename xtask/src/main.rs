@@ -261,6 +261,7 @@ const TEST_PEERS: &[(&str, &str)] = &[
     ("prometheus-node-exporter", "prometheus-node-exporter"),
     ("redis-server", "redis-server"),
     ("postgresql", "/usr/lib/postgresql/15/bin/initdb"),
+    ("docker-registry", "docker-registry"),
 ];
 
 /// Python packages of the real peers (module to import, PyPI package).

@@ -1,10 +1,11 @@
-//! `lookout plugin install|list|inspect|remove`.
+//! `lookout plugin install|push|list|inspect|remove`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::distribution::{OciReference, PushedComponent};
 use crate::registry::{GrantPolicy, Registry};
 use crate::storage::PluginRecord;
 
@@ -13,15 +14,36 @@ pub enum PluginCommand {
     /// Validate a component, show its world, version and the capabilities it
     /// asks for, compile it, and store it with its sha256 and grants.
     Install {
-        /// Path to the plugin's .wasm component.
-        path: PathBuf,
+        /// The component: a .wasm file, an `https://` URL (with `--sha256`),
+        /// or an OCI reference `oci://host[:port]/namespace/name:tag` (or
+        /// `@sha256:<digest>`).
+        source: String,
         /// Install under this name instead of the one the plugin describes.
         #[arg(long)]
         name: Option<String>,
+        /// The component's sha256 (hex): required for URLs, and checked for
+        /// files and OCI pulls when given.
+        #[arg(long)]
+        sha256: Option<String>,
+        /// Speak plain HTTP to a registry that is not on a loopback address.
+        #[arg(long)]
+        plain_http: bool,
         /// Grant none of the capabilities the plugin asks for; jobs must
         /// grant them in the config.
         #[arg(long)]
         no_grants: bool,
+    },
+    /// Push an installed plugin (or a .wasm file) to an OCI registry as a
+    /// WebAssembly artifact (`application/wasm` layer,
+    /// `application/vnd.wasm.config.v0+json` config).
+    Push {
+        /// An installed plugin's name, or a .wasm file.
+        plugin: String,
+        /// `oci://host[:port]/namespace/name:tag`.
+        reference: String,
+        /// Speak plain HTTP to a registry that is not on a loopback address.
+        #[arg(long)]
+        plain_http: bool,
     },
     /// List installed plugins.
     List,
@@ -41,10 +63,13 @@ pub async fn run(command: PluginCommand, data: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("opening data directory {}", data.display()))?;
     match command {
         PluginCommand::Install {
-            path,
+            source,
             name,
+            sha256,
+            plain_http,
             no_grants,
         } => {
+            let (wasm, origin) = fetch(&source, sha256.as_deref(), plain_http).await?;
             let spinner = indicatif::ProgressBar::new_spinner();
             let policy = if no_grants {
                 GrantPolicy::None
@@ -52,10 +77,9 @@ pub async fn run(command: PluginCommand, data: &Path) -> anyhow::Result<()> {
                 GrantPolicy::Requested
             };
             let installed = registry
-                .install(&path, name.as_deref(), policy, || {
+                .install_bytes(wasm, &origin, name.as_deref(), policy, || {
                     spinner.set_message(format!(
-                        "compiling {} (first time only; cached afterwards)",
-                        path.display()
+                        "compiling {source} (first time only; cached afterwards)"
                     ));
                     spinner.enable_steady_tick(Duration::from_millis(100));
                 })
@@ -76,6 +100,52 @@ pub async fn run(command: PluginCommand, data: &Path) -> anyhow::Result<()> {
             println!("  size     {} bytes", r.size_bytes);
             println!("  asks for {}", r.requested.describe_lines().join("; "));
             println!("  granted  {}", r.grants.describe_lines().join("; "));
+        }
+        PluginCommand::Push {
+            plugin,
+            reference,
+            plain_http,
+        } => {
+            let reference: OciReference = reference.parse()?;
+            if reference.is_digest() {
+                anyhow::bail!("push to a tag, not a digest: the digest is what the push returns");
+            }
+            let (record, wasm) = if plugin.ends_with(".wasm") || Path::new(&plugin).is_file() {
+                let wasm = std::fs::read(&plugin).with_context(|| format!("reading {plugin}"))?;
+                let (_, sha256, plugin_ref, info) =
+                    registry.inspect_bytes(wasm.clone(), &plugin, || {}).await?;
+                let world = plugin_ref.world();
+                (
+                    (info.name, info.version, info.description, world, sha256),
+                    wasm,
+                )
+            } else {
+                let (r, wasm) = registry.wasm(&plugin)?;
+                ((r.name, r.version, r.description, r.world, r.sha256), wasm)
+            };
+            let (name, version, description, world, sha256) = record;
+            let pushed = PushedComponent {
+                wasm,
+                world: format!(
+                    "lookout:plugin/{world}@{}",
+                    crate::runtime::CONTRACT_VERSION
+                ),
+                name: name.clone(),
+                version: version.clone(),
+                description,
+            };
+            let r = reference.clone();
+            let digest = tokio::task::spawn_blocking(move || {
+                crate::distribution::push(&r, &pushed, plain_http)
+            })
+            .await??;
+            println!("pushed {name} {version} to {reference}");
+            println!("  component sha256:{sha256}");
+            println!("  manifest  {digest}");
+            println!(
+                "  install   lookout plugin install oci://{}/{}@{digest}",
+                reference.registry, reference.repository
+            );
         }
         PluginCommand::List => {
             let plugins = registry.list()?;
@@ -111,6 +181,47 @@ pub async fn run(command: PluginCommand, data: &Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The component `source` names, checked against `sha256` when given (a
+/// URL must give it), and how the lockfile records where it came from.
+async fn fetch(
+    source: &str,
+    sha256: Option<&str>,
+    plain_http: bool,
+) -> anyhow::Result<(Vec<u8>, String)> {
+    let source = source.to_string();
+    let sha256 = sha256.map(str::to_string);
+    tokio::task::spawn_blocking(move || -> anyhow::Result<(Vec<u8>, String)> {
+        if source.starts_with("https://") || source.starts_with("http://") {
+            let Some(sha256) = sha256 else {
+                anyhow::bail!(
+                    "installing from a URL needs the component's digest: --sha256 <hex> (what the publisher lists, or `sha256sum x.wasm`)"
+                );
+            };
+            let wasm = crate::distribution::fetch_url(&source, &sha256)?;
+            return Ok((wasm, source));
+        }
+        if source.starts_with("oci://") {
+            let reference: OciReference = source.parse()?;
+            let pulled = crate::distribution::pull(&reference, plain_http)?;
+            if let Some(sha256) = &sha256 {
+                crate::distribution::check_digest(&source, &pulled.wasm, sha256)?;
+            }
+            let pinned = format!(
+                "oci://{}/{}@{}",
+                reference.registry, reference.repository, pulled.manifest_digest
+            );
+            return Ok((pulled.wasm, pinned));
+        }
+        let wasm = std::fs::read(&source).with_context(|| format!("cannot read {source}"))?;
+        if let Some(sha256) = &sha256 {
+            crate::distribution::check_digest(&source, &wasm, sha256)?;
+        }
+        let path = std::fs::canonicalize(&source).unwrap_or_else(|_| PathBuf::from(&source));
+        Ok((wasm, path.display().to_string()))
+    })
+    .await?
 }
 
 fn print_record(r: &PluginRecord, cached: bool) {

@@ -1,0 +1,503 @@
+//! Where plugins come from besides a local file: an HTTPS URL pinned by its
+//! sha256, or an OCI registry following the WebAssembly OCI artifact
+//! conventions (a manifest whose config is `application/vnd.wasm.config.v0+json`
+//! and whose one layer is the component, `application/wasm`), the layout
+//! `wkg`, `oras` and the registries people already run understand.
+//!
+//! Every byte that arrives is checked against the digest that names it (the
+//! URL's `--sha256`, each blob's descriptor, the manifest's own digest when
+//! the reference is one) before anything is installed; a mismatch is an
+//! error naming both digests.
+//!
+//! Registries on a loopback address are spoken to over plain HTTP (what a
+//! local `registry` serves), any other over HTTPS unless `plain_http` says
+//! otherwise. Anonymous access only: registries that ask for a token are
+//! refused with what they asked for.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+/// Media type of an OCI image manifest.
+pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+/// Media type of a WebAssembly component's config blob.
+pub const WASM_CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
+/// Media type of the component layer.
+pub const WASM_LAYER_MEDIA_TYPE: &str = "application/wasm";
+
+/// Largest component accepted from the network (a componentize-py plugin
+/// is ~18 MB).
+pub const MAX_COMPONENT_BYTES: u64 = 256 << 20;
+/// Largest manifest or config blob accepted.
+const MAX_METADATA_BYTES: u64 = 4 << 20;
+/// Deadline of one request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("{0}")]
+    BadReference(String),
+    #[error("{url}: {message}")]
+    Http { url: String, message: String },
+    #[error("{what} has sha256:{found}, but sha256:{expected} was asked for: refusing it")]
+    DigestMismatch {
+        what: String,
+        expected: String,
+        found: String,
+    },
+    #[error("{0}")]
+    NotAComponent(String),
+}
+
+/// `oci://host[:port]/namespace/name:tag` or `…/name@sha256:<hex>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OciReference {
+    pub registry: String,
+    pub repository: String,
+    pub reference: String,
+}
+
+impl OciReference {
+    /// Whether the reference is a digest (`@sha256:…`) rather than a tag.
+    pub fn is_digest(&self) -> bool {
+        self.reference.starts_with("sha256:")
+    }
+
+    fn base(&self, plain_http: bool) -> String {
+        let host = self.registry.split(':').next().unwrap_or("");
+        let loopback = matches!(host, "127.0.0.1" | "localhost" | "[::1]")
+            || self.registry.starts_with("[::1]");
+        let scheme = if plain_http || loopback {
+            "http"
+        } else {
+            "https"
+        };
+        format!("{scheme}://{}/v2/{}", self.registry, self.repository)
+    }
+}
+
+impl fmt::Display for OciReference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sep = if self.is_digest() { '@' } else { ':' };
+        write!(
+            f,
+            "oci://{}/{}{sep}{}",
+            self.registry, self.repository, self.reference
+        )
+    }
+}
+
+impl FromStr for OciReference {
+    type Err = FetchError;
+
+    fn from_str(text: &str) -> Result<Self, FetchError> {
+        let bad = |why: &str| {
+            FetchError::BadReference(format!(
+                "`{text}` is not an OCI reference (oci://host[:port]/namespace/name:tag or …@sha256:<digest>): {why}"
+            ))
+        };
+        let rest = text
+            .strip_prefix("oci://")
+            .ok_or_else(|| bad("no oci://"))?;
+        let (registry, path) = rest
+            .split_once('/')
+            .ok_or_else(|| bad("no repository after the registry"))?;
+        if registry.is_empty() {
+            return Err(bad("no registry host"));
+        }
+        let (repository, reference) = match path.split_once('@') {
+            Some((repo, digest)) => {
+                let hex = digest
+                    .strip_prefix("sha256:")
+                    .ok_or_else(|| bad("a digest must be sha256:<64 hex digits>"))?;
+                if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(bad("a digest must be sha256:<64 hex digits>"));
+                }
+                (repo, digest.to_ascii_lowercase())
+            }
+            None => match path.rsplit_once(':') {
+                Some((repo, tag)) if !tag.contains('/') => (repo, tag.to_string()),
+                _ => (path, "latest".to_string()),
+            },
+        };
+        let valid_component = |c: &str| {
+            !c.is_empty()
+                && c.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+        };
+        if !repository.split('/').all(valid_component) {
+            return Err(bad(
+                "repository names are lowercase [a-z0-9._-] separated by /",
+            ));
+        }
+        let valid_tag = reference.len() <= 128
+            && reference
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-:".contains(&b));
+        if !valid_tag {
+            return Err(bad("a tag is [A-Za-z0-9._-], at most 128 characters"));
+        }
+        Ok(OciReference {
+            registry: registry.to_string(),
+            repository: repository.to_string(),
+            reference,
+        })
+    }
+}
+
+/// What a pull brought: the component and where exactly it came from.
+#[derive(Debug)]
+pub struct Pulled {
+    pub wasm: Vec<u8>,
+    /// `sha256:<hex>` of the manifest, to pin the reference.
+    pub manifest_digest: String,
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(REQUEST_TIMEOUT))
+        .build()
+        .into()
+}
+
+fn http_error(url: &str, message: impl Into<String>) -> FetchError {
+    FetchError::Http {
+        url: url.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Reads a response's body, at most `limit` bytes; non-2xx is an error
+/// naming the status and what the server said.
+fn read_ok(
+    url: &str,
+    response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    limit: u64,
+) -> Result<Vec<u8>, FetchError> {
+    let mut response = response.map_err(|e| http_error(url, e.to_string()))?;
+    let status = response.status();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(limit)
+        .read_to_vec()
+        .map_err(|e| http_error(url, format!("reading the body: {e}")))?;
+    if !status.is_success() {
+        let mut message = format!("HTTP {status}");
+        if status.as_u16() == 401
+            && let Some(asked) = response.headers().get("www-authenticate")
+        {
+            message += &format!(
+                " (the registry asks for credentials: {}; lookout pulls and pushes anonymously)",
+                asked.to_str().unwrap_or("?")
+            );
+        }
+        let text = String::from_utf8_lossy(&body);
+        if !text.trim().is_empty() {
+            message += &format!(": {}", text.trim().chars().take(300).collect::<String>());
+        }
+        return Err(http_error(url, message));
+    }
+    Ok(body)
+}
+
+/// Downloads `url` and checks it against `sha256` (hex) before returning.
+pub fn fetch_url(url: &str, sha256: &str) -> Result<Vec<u8>, FetchError> {
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(FetchError::BadReference(format!(
+            "`{url}` is not an http(s) URL"
+        )));
+    }
+    let bytes = read_ok(url, agent().get(url).call(), MAX_COMPONENT_BYTES)?;
+    check_digest(url, &bytes, sha256)?;
+    Ok(bytes)
+}
+
+/// Checks `bytes` against a sha256 given as hex or `sha256:<hex>`.
+pub fn check_digest(what: &str, bytes: &[u8], expected_hex: &str) -> Result<(), FetchError> {
+    let found = sha256_hex(bytes);
+    let expected = expected_hex
+        .trim_start_matches("sha256:")
+        .to_ascii_lowercase();
+    if found != expected {
+        return Err(FetchError::DigestMismatch {
+            what: what.to_string(),
+            expected,
+            found,
+        });
+    }
+    Ok(())
+}
+
+#[derive(serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Descriptor {
+    media_type: String,
+    digest: String,
+    size: u64,
+}
+
+#[derive(serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Manifest {
+    schema_version: u32,
+    media_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    artifact_type: Option<String>,
+    config: Descriptor,
+    layers: Vec<Descriptor>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    annotations: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Pulls the component `reference` names, every blob checked against its
+/// digest.
+pub fn pull(reference: &OciReference, plain_http: bool) -> Result<Pulled, FetchError> {
+    let base = reference.base(plain_http);
+    let agent = agent();
+    let url = format!("{base}/manifests/{}", reference.reference);
+    let manifest_bytes = read_ok(
+        &url,
+        agent.get(&url).header("Accept", MANIFEST_MEDIA_TYPE).call(),
+        MAX_METADATA_BYTES,
+    )?;
+    let manifest_digest = format!("sha256:{}", sha256_hex(&manifest_bytes));
+    if reference.is_digest() {
+        check_digest(
+            &format!("manifest {reference}"),
+            &manifest_bytes,
+            &reference.reference,
+        )?;
+    }
+    let manifest: Manifest = serde_json::from_slice(&manifest_bytes).map_err(|e| {
+        FetchError::NotAComponent(format!("{reference}: not an OCI image manifest: {e}"))
+    })?;
+    if manifest.config.media_type != WASM_CONFIG_MEDIA_TYPE {
+        return Err(FetchError::NotAComponent(format!(
+            "{reference}: its config is `{}`, not a WebAssembly component's `{WASM_CONFIG_MEDIA_TYPE}`",
+            manifest.config.media_type
+        )));
+    }
+    let wasm_layers: Vec<&Descriptor> = manifest
+        .layers
+        .iter()
+        .filter(|l| l.media_type == WASM_LAYER_MEDIA_TYPE)
+        .collect();
+    let [layer] = wasm_layers.as_slice() else {
+        return Err(FetchError::NotAComponent(format!(
+            "{reference}: expected one `{WASM_LAYER_MEDIA_TYPE}` layer, found {}",
+            wasm_layers.len()
+        )));
+    };
+    if layer.size > MAX_COMPONENT_BYTES {
+        return Err(FetchError::NotAComponent(format!(
+            "{reference}: the component is {} bytes, over the {} MiB lookout accepts",
+            layer.size,
+            MAX_COMPONENT_BYTES >> 20
+        )));
+    }
+    let url = format!("{base}/blobs/{}", layer.digest);
+    let wasm = read_ok(&url, agent.get(&url).call(), MAX_COMPONENT_BYTES)?;
+    let hex = layer.digest.strip_prefix("sha256:").ok_or_else(|| {
+        FetchError::NotAComponent(format!(
+            "{reference}: layer digest `{}` is not sha256",
+            layer.digest
+        ))
+    })?;
+    check_digest(&format!("blob {} of {reference}", layer.digest), &wasm, hex)?;
+    if wasm.len() as u64 != layer.size {
+        return Err(FetchError::NotAComponent(format!(
+            "{reference}: the layer is {} bytes, its descriptor says {}",
+            wasm.len(),
+            layer.size
+        )));
+    }
+    Ok(Pulled {
+        wasm,
+        manifest_digest,
+    })
+}
+
+/// What the config blob says about the component, after the conventions'
+/// `created`, `architecture`, `os` and `layerDigests`.
+pub struct PushedComponent {
+    pub wasm: Vec<u8>,
+    /// The WIT world the component targets (`lookout:plugin/probe@0.3.0`).
+    pub world: String,
+    pub name: String,
+    pub version: String,
+    pub description: String,
+}
+
+/// Pushes a component under `reference` (a tag); returns the manifest's
+/// digest (`sha256:…`), which pins exactly what was pushed.
+pub fn push(
+    reference: &OciReference,
+    component: &PushedComponent,
+    plain_http: bool,
+) -> Result<String, FetchError> {
+    let base = reference.base(plain_http);
+    let agent = agent();
+    let layer_digest = format!("sha256:{}", sha256_hex(&component.wasm));
+    let config = serde_json::json!({
+        "created": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "architecture": "wasm",
+        "os": "wasip2",
+        "layerDigests": [layer_digest],
+        "component": {
+            "exports": [component.world],
+            "target": component.world,
+        },
+    });
+    let config = serde_json::to_vec(&config).expect("config serialises");
+    let config_digest = format!("sha256:{}", sha256_hex(&config));
+    upload_blob(&agent, &base, &config_digest, &config)?;
+    upload_blob(&agent, &base, &layer_digest, &component.wasm)?;
+    let mut annotations = serde_json::Map::new();
+    for (key, value) in [
+        ("org.opencontainers.image.title", &component.name),
+        ("org.opencontainers.image.version", &component.version),
+        (
+            "org.opencontainers.image.description",
+            &component.description,
+        ),
+    ] {
+        annotations.insert(key.into(), value.as_str().into());
+    }
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(MANIFEST_MEDIA_TYPE.into()),
+        artifact_type: Some(WASM_CONFIG_MEDIA_TYPE.into()),
+        config: Descriptor {
+            media_type: WASM_CONFIG_MEDIA_TYPE.into(),
+            digest: config_digest,
+            size: config.len() as u64,
+        },
+        layers: vec![Descriptor {
+            media_type: WASM_LAYER_MEDIA_TYPE.into(),
+            digest: layer_digest,
+            size: component.wasm.len() as u64,
+        }],
+        annotations: Some(annotations),
+    };
+    let manifest = serde_json::to_vec(&manifest).expect("manifest serialises");
+    let url = format!("{base}/manifests/{}", reference.reference);
+    read_ok(
+        &url,
+        agent
+            .put(&url)
+            .header("Content-Type", MANIFEST_MEDIA_TYPE)
+            .send(&manifest[..]),
+        MAX_METADATA_BYTES,
+    )?;
+    Ok(format!("sha256:{}", sha256_hex(&manifest)))
+}
+
+/// Uploads a blob in one request (POST for a session, PUT with the digest)
+/// unless the registry has it already.
+fn upload_blob(
+    agent: &ureq::Agent,
+    base: &str,
+    digest: &str,
+    bytes: &[u8],
+) -> Result<(), FetchError> {
+    let url = format!("{base}/blobs/{digest}");
+    let head = agent
+        .head(&url)
+        .call()
+        .map_err(|e| http_error(&url, e.to_string()))?;
+    if head.status().is_success() {
+        return Ok(());
+    }
+    let url = format!("{base}/blobs/uploads/");
+    let started = agent
+        .post(&url)
+        .send_empty()
+        .map_err(|e| http_error(&url, e.to_string()))?;
+    if started.status().as_u16() != 202 {
+        return read_ok(&url, Ok(started), MAX_METADATA_BYTES).and_then(|_| {
+            Err(http_error(
+                &url,
+                "the registry did not start an upload (expected 202)",
+            ))
+        });
+    }
+    let location = started
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .ok_or_else(|| http_error(&url, "upload started without a Location"))?
+        .to_string();
+    // Location may be absolute or a path on the registry.
+    let location = if location.starts_with("http://") || location.starts_with("https://") {
+        location
+    } else {
+        let origin: String = base.splitn(4, '/').take(3).collect::<Vec<_>>().join("/");
+        format!("{origin}{location}")
+    };
+    let sep = if location.contains('?') { '&' } else { '?' };
+    let url = format!("{location}{sep}digest={digest}");
+    read_ok(
+        &url,
+        agent
+            .put(&url)
+            .header("Content-Type", "application/octet-stream")
+            .send(bytes),
+        MAX_METADATA_BYTES,
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_parse_and_bad_ones_say_why() {
+        let r: OciReference = "oci://127.0.0.1:5000/lookout/http:0.1.0".parse().unwrap();
+        assert_eq!(r.registry, "127.0.0.1:5000");
+        assert_eq!(r.repository, "lookout/http");
+        assert_eq!(r.reference, "0.1.0");
+        assert_eq!(r.base(false), "http://127.0.0.1:5000/v2/lookout/http");
+        assert_eq!(r.to_string(), "oci://127.0.0.1:5000/lookout/http:0.1.0");
+        let r: OciReference = "oci://ghcr.io/acme/probe".parse().unwrap();
+        assert_eq!(r.reference, "latest");
+        assert_eq!(r.base(false), "https://ghcr.io/v2/acme/probe");
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        let r: OciReference = format!("oci://localhost:5000/a/b@{digest}")
+            .parse()
+            .unwrap();
+        assert!(r.is_digest());
+        assert_eq!(r.to_string(), format!("oci://localhost:5000/a/b@{digest}"));
+        for bad in [
+            "https://x/y",
+            "oci://host",
+            "oci:///a:b",
+            "oci://h/Upper:tag",
+            "oci://h/a@sha256:abc",
+        ] {
+            let err = bad.parse::<OciReference>().unwrap_err().to_string();
+            assert!(err.contains(bad), "{err}");
+        }
+    }
+
+    #[test]
+    fn digests_are_checked_and_a_mismatch_names_both() {
+        let bytes = b"component";
+        check_digest("x", bytes, &sha256_hex(bytes)).unwrap();
+        let err = check_digest("blob", bytes, &"0".repeat(64))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&sha256_hex(bytes)) && err.contains(&"0".repeat(64)),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,217 @@
+//! Plugins from URLs and OCI registries: push to and install from a real
+//! `docker-registry` (Debian's distribution/registry 2.8) on 127.0.0.1,
+//! URLs pinned by sha256, tampered blobs and wrong digests refused with
+//! nothing installed, and the lockfile.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::support::{Lookout, Result, free_addr, http_get, wait_for, wasm};
+
+/// A `docker-registry serve` on a free loopback port, storing in a
+/// temporary directory; killed on drop.
+struct Registry {
+    child: Child,
+    addr: SocketAddr,
+    root: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start() -> Result<Registry> {
+        let root = tempfile::tempdir()?;
+        let addr = free_addr()?;
+        let config = root.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
+                root.path().join("data").display()
+            ),
+        )?;
+        let child = Command::new("/usr/bin/docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting docker-registry (apt-get install docker-registry)")?;
+        let registry = Registry { child, addr, root };
+        wait_for(Duration::from_secs(20), "docker-registry", || {
+            Ok(http_get(addr, "/v2/").ok().filter(|(s, _)| *s == 200))
+        })?;
+        Ok(registry)
+    }
+
+    /// The file holding blob `digest` (`sha256:<hex>`) in the registry's
+    /// filesystem storage.
+    fn blob_file(&self, digest: &str) -> PathBuf {
+        let hex = digest.trim_start_matches("sha256:");
+        self.root
+            .path()
+            .join("data/docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sha256_file(path: &Path) -> Result<String> {
+    use sha2::Digest;
+    Ok(hex::encode(sha2::Sha256::digest(std::fs::read(path)?)))
+}
+
+fn installed(lookout: &Lookout) -> Result<String> {
+    lookout.ok(&["plugin", "list"])
+}
+
+#[test]
+fn plugins_round_trip_through_a_real_oci_registry() -> Result {
+    let registry = Registry::start()?;
+    let noop = wasm("lookout_plugin_noop");
+    let digest = sha256_file(&noop)?;
+    let publisher = Lookout::new();
+    publisher.install("lookout_plugin_noop")?;
+    let reference = format!("oci://{}/lookout/noop:1.0", registry.addr);
+    let out = publisher.ok(&["plugin", "push", "noop", &reference])?;
+    assert!(out.contains(&format!("component sha256:{digest}")), "{out}");
+    let manifest = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("manifest  "))
+        .context("no manifest digest printed")?
+        .to_string();
+
+    // What the registry holds follows the wasm OCI conventions.
+    let (status, body) = crate::support::http_request(
+        registry.addr,
+        "GET",
+        "/v2/lookout/noop/manifests/1.0",
+        &[("Accept", "application/vnd.oci.image.manifest.v1+json")],
+        "",
+    )?;
+    assert_eq!(status, 200, "{body}");
+    let m: serde_json::Value = serde_json::from_str(&body)?;
+    assert_eq!(
+        m["config"]["mediaType"],
+        "application/vnd.wasm.config.v0+json"
+    );
+    assert_eq!(m["layers"][0]["mediaType"], "application/wasm");
+    assert_eq!(m["layers"][0]["digest"], format!("sha256:{digest}"));
+
+    // Installed elsewhere by tag: the same component, the source pinned to
+    // the manifest's digest in the lockfile; it runs.
+    let user = Lookout::new();
+    let out = user.ok(&["plugin", "install", &reference])?;
+    assert!(out.contains(&format!("sha256   {digest}")), "{out}");
+    let lock = std::fs::read_to_string(user.data.path().join("plugins.lock"))?;
+    assert!(lock.contains("name = \"noop\""), "{lock}");
+    assert!(lock.contains(&format!("sha256 = \"{digest}\"")), "{lock}");
+    assert!(
+        lock.contains(&format!(
+            "source = \"oci://{}/lookout/noop@{manifest}\"",
+            registry.addr
+        )),
+        "{lock}"
+    );
+    user.ok(&["run", "noop", "--target", "x"])?;
+
+    // By digest, and with the component's sha256 pinned: fine.
+    let other = Lookout::new();
+    let by_digest = format!("oci://{}/lookout/noop@{manifest}", registry.addr);
+    other.ok(&["plugin", "install", &by_digest, "--sha256", &digest])?;
+
+    // A wrong --sha256: refused, nothing installed.
+    let wrong = Lookout::new();
+    let out = wrong.run(&["plugin", "install", &reference, "--sha256", &"0".repeat(64)]);
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr)?;
+    assert!(
+        err.contains(&digest) && err.contains(&"0".repeat(64)),
+        "{err}"
+    );
+    assert!(!installed(&wrong)?.contains("noop"));
+
+    // A tampered blob in the registry: refused with both digests.
+    let blob = registry.blob_file(&format!("sha256:{digest}"));
+    let mut bytes = std::fs::read(&blob)?;
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&blob, &bytes)?;
+    let tampered = Lookout::new();
+    let out = tampered.run(&["plugin", "install", &reference]);
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr)?;
+    assert!(
+        err.contains("refusing") && err.contains(&format!("sha256:{digest}")),
+        "{err}"
+    );
+    assert!(!installed(&tampered)?.contains("noop"));
+
+    // A reference that is not there: the registry's answer, named.
+    let out = tampered.run(&[
+        "plugin",
+        "install",
+        &format!("oci://{}/lookout/absent:1.0", registry.addr),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8(out.stderr)?.contains("404"));
+    Ok(())
+}
+
+/// Serves `body` to every GET on a free loopback port, from a thread.
+fn serve_bytes(body: Vec<u8>) -> Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut stream = stream;
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/wasm\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(&body);
+        }
+    });
+    Ok(addr)
+}
+
+#[test]
+fn urls_install_only_with_the_right_sha256() -> Result {
+    let noop = wasm("lookout_plugin_noop");
+    let digest = sha256_file(&noop)?;
+    let addr = serve_bytes(std::fs::read(&noop)?)?;
+    let url = format!("http://{addr}/noop.wasm");
+    let lookout = Lookout::new();
+
+    let out = lookout.run(&["plugin", "install", &url]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8(out.stderr)?.contains("--sha256"));
+
+    let out = lookout.run(&["plugin", "install", &url, "--sha256", &"1".repeat(64)]);
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr)?;
+    assert!(err.contains(&digest) && err.contains("refusing"), "{err}");
+    assert!(!installed(&lookout)?.contains("noop"));
+
+    lookout.ok(&["plugin", "install", &url, "--sha256", &digest])?;
+    let lock = std::fs::read_to_string(lookout.data.path().join("plugins.lock"))?;
+    assert!(lock.contains(&format!("source = \"{url}\"")), "{lock}");
+    lookout.ok(&["plugin", "remove", "noop"])?;
+    let lock = std::fs::read_to_string(lookout.data.path().join("plugins.lock"))?;
+    assert!(!lock.contains("noop"), "{lock}");
+    Ok(())
+}
