@@ -96,6 +96,22 @@ impl Grants {
         }
     }
 
+    /// The patterns of `self` that `other` does not have.
+    pub fn without(&self, other: &Grants) -> Grants {
+        fn minus(a: &[String], b: &[String]) -> Vec<String> {
+            a.iter().filter(|p| !b.contains(p)).cloned().collect()
+        }
+        Grants {
+            http: minus(&self.http, &other.http),
+            tcp: minus(&self.tcp, &other.tcp),
+            udp: minus(&self.udp, &other.udp),
+            icmp: minus(&self.icmp, &other.icmp),
+            files: minus(&self.files, &other.files),
+            statfs: minus(&self.statfs, &other.statfs),
+            env: minus(&self.env, &other.env),
+        }
+    }
+
     /// One line per capability kind, for the CLI and logs.
     pub fn describe_lines(&self) -> Vec<String> {
         let mut lines = Vec::new();

@@ -26,9 +26,17 @@ pub enum RegistryError {
     )]
     BadName(String),
     #[error(
-        "a different plugin named `{name}` is already installed (sha256 {existing}); remove it first with `lookout plugin remove {name}`"
+        "a different plugin named `{name}` is already installed (sha256 {existing}); replace it with `lookout plugin upgrade {name} <source>`, or remove it first with `lookout plugin remove {name}`"
     )]
     NameTaken { name: String, existing: String },
+    #[error(
+        "`{name}` is a {installed} plugin and this component is a {offered} plugin: an upgrade keeps the world; install it under another name"
+    )]
+    WrongWorld {
+        name: String,
+        installed: crate::model::World,
+        offered: crate::model::World,
+    },
     #[error("no plugin named `{0}` is installed (see `lookout plugin list`)")]
     NotInstalled(String),
     #[error("writing {path}: {source}")]
@@ -57,6 +65,13 @@ pub enum GrantPolicy {
     Requested,
     /// Grant nothing; jobs must grant per job in the config.
     None,
+}
+
+/// A checked new version of an installed plugin, not yet applied.
+pub struct PendingUpgrade {
+    pub old: PluginRecord,
+    pub new: PluginRecord,
+    wasm: Vec<u8>,
 }
 
 /// The lockfile in the data directory (see [`Registry::write_lockfile`]).
@@ -187,18 +202,7 @@ impl Registry {
                 existing: existing.sha256,
             });
         }
-        let file = self.wasm_path(&sha256);
-        let write = || -> std::io::Result<()> {
-            std::fs::create_dir_all(file.parent().expect("plugins dir"))?;
-            let tmp = file.with_extension("wasm.tmp");
-            std::fs::write(&tmp, &wasm)?;
-            std::fs::File::open(&tmp)?.sync_all()?;
-            std::fs::rename(&tmp, &file)
-        };
-        write().map_err(|source| RegistryError::Write {
-            path: file.clone(),
-            source,
-        })?;
+        self.write_component(&sha256, &wasm)?;
         let record = PluginRecord {
             name,
             world: plugin.world(),
@@ -260,6 +264,82 @@ impl Registry {
         }
         self.write_lockfile()?;
         Ok(record)
+    }
+
+    /// Checks a new version of installed plugin `name` without changing
+    /// anything: it must be a valid component of the same world. What it
+    /// would be granted (`policy`) and how that differs from now is in the
+    /// returned [`PendingUpgrade`]; [`Registry::commit_upgrade`] applies it.
+    pub async fn prepare_upgrade(
+        &self,
+        name: &str,
+        wasm: Vec<u8>,
+        source: &str,
+        policy: GrantPolicy,
+        on_compile: impl FnOnce(),
+    ) -> Result<PendingUpgrade, RegistryError> {
+        let old = self.record(name)?;
+        let (wasm, sha256, plugin, info) = self.inspect_bytes(wasm, source, on_compile).await?;
+        if plugin.world() != old.world {
+            return Err(RegistryError::WrongWorld {
+                name: name.to_string(),
+                installed: old.world,
+                offered: plugin.world(),
+            });
+        }
+        let grants = match policy {
+            GrantPolicy::Requested => info.capabilities.clone(),
+            GrantPolicy::None => Grants::default(),
+        };
+        let new = PluginRecord {
+            name: old.name.clone(),
+            world: old.world,
+            version: info.version,
+            description: info.description,
+            size_bytes: wasm.len() as u64,
+            sha256,
+            grants,
+            requested: info.capabilities,
+            config_schema: info.config_schema,
+            installed_ms: now_ms(),
+            source: Some(source.to_string()),
+        };
+        Ok(PendingUpgrade { old, new, wasm })
+    }
+
+    /// Applies a prepared upgrade: the new file, then the record (so a
+    /// failure leaves the old version installed), then the old file if no
+    /// other name uses it. The plugin's key-value state is kept.
+    pub fn commit_upgrade(&self, pending: PendingUpgrade) -> Result<PluginRecord, RegistryError> {
+        let PendingUpgrade { old, new, wasm } = pending;
+        self.write_component(&new.sha256, &wasm)?;
+        self.storage.put_plugin(&new)?;
+        if old.sha256 != new.sha256 {
+            let still_used = self
+                .storage
+                .plugins()?
+                .iter()
+                .any(|p| p.sha256 == old.sha256);
+            if !still_used {
+                let _ = std::fs::remove_file(self.wasm_path(&old.sha256));
+                let _ = std::fs::remove_file(self.runtime.cache_path(&old.sha256));
+            }
+        }
+        self.write_lockfile()?;
+        Ok(new)
+    }
+
+    /// Writes a component file durably under its digest.
+    fn write_component(&self, sha256: &str, wasm: &[u8]) -> Result<(), RegistryError> {
+        let file = self.wasm_path(sha256);
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(file.parent().expect("plugins dir"))?;
+            let tmp = file.with_extension("wasm.tmp");
+            std::fs::write(&tmp, wasm)?;
+            std::fs::File::open(&tmp)?.sync_all()?;
+            std::fs::rename(&tmp, &file)
+        };
+        write().map_err(|source| RegistryError::Write { path: file, source })
     }
 
     /// The stored component of an installed plugin.

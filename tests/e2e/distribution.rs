@@ -215,3 +215,60 @@ fn urls_install_only_with_the_right_sha256() -> Result {
     assert!(!lock.contains("noop"), "{lock}");
     Ok(())
 }
+
+#[test]
+fn upgrades_show_the_capability_difference_and_need_consent() -> Result {
+    let lookout = Lookout::new();
+    let http = wasm("lookout_plugin_http");
+    // The http probe asks for `tcp: {target}` (its own client), the icmp
+    // probe for `icmp: {target}`.
+    let icmp = wasm("lookout_plugin_icmp");
+    lookout.ok(&[
+        "plugin",
+        "install",
+        http.to_str().unwrap(),
+        "--name",
+        "checker",
+    ])?;
+    let before = std::fs::read_to_string(lookout.data.path().join("plugins.lock"))?;
+
+    // Not confirmed (no terminal, no --yes): shown, refused, nothing changed.
+    let out = lookout.run(&["plugin", "upgrade", "checker", icmp.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let shown = String::from_utf8(out.stdout)?;
+    assert!(shown.contains("newly granted    icmp: {target}"), "{shown}");
+    assert!(shown.contains("no longer granted tcp: {target}"), "{shown}");
+    assert!(String::from_utf8(out.stderr)?.contains("--yes"));
+    assert_eq!(
+        std::fs::read_to_string(lookout.data.path().join("plugins.lock"))?,
+        before
+    );
+
+    // Another world: refused whatever the answer.
+    let out = lookout.run(&[
+        "plugin",
+        "upgrade",
+        "checker",
+        wasm("lookout_plugin_webhook").to_str().unwrap(),
+        "--yes",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8(out.stderr)?.contains("keeps the world"));
+
+    // With --yes: applied, the lockfile follows.
+    let out = lookout.ok(&[
+        "plugin",
+        "upgrade",
+        "checker",
+        icmp.to_str().unwrap(),
+        "--yes",
+    ])?;
+    assert!(out.contains("upgraded checker"), "{out}");
+    let lock = std::fs::read_to_string(lookout.data.path().join("plugins.lock"))?;
+    assert!(lock.contains(&sha256_file(&icmp)?), "{lock}");
+    assert!(!lock.contains(&sha256_file(&http)?), "{lock}");
+    let inspect = lookout.ok(&["plugin", "inspect", "checker"])?;
+    assert!(inspect.contains("granted      icmp: {target}"), "{inspect}");
+    assert!(inspect.contains("version      0.1.0"), "{inspect}");
+    Ok(())
+}

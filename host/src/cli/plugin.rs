@@ -1,4 +1,4 @@
-//! `lookout plugin install|push|list|inspect|remove`.
+//! `lookout plugin install|upgrade|push|list|inspect|remove`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -30,6 +30,26 @@ pub enum PluginCommand {
         plain_http: bool,
         /// Grant none of the capabilities the plugin asks for; jobs must
         /// grant them in the config.
+        #[arg(long)]
+        no_grants: bool,
+    },
+    /// Replace an installed plugin with a new version of it (same world),
+    /// after showing what it asks for that it was not granted before, and
+    /// what it no longer asks for. Its key-value state is kept.
+    Upgrade {
+        /// The installed plugin's name.
+        name: String,
+        /// The new component: a file, an `https://` URL (with `--sha256`),
+        /// or an OCI reference.
+        source: String,
+        #[arg(long)]
+        sha256: Option<String>,
+        #[arg(long)]
+        plain_http: bool,
+        /// Grant what the new version asks for without asking.
+        #[arg(long)]
+        yes: bool,
+        /// Grant none of what it asks for; jobs must grant it in the config.
         #[arg(long)]
         no_grants: bool,
     },
@@ -100,6 +120,54 @@ pub async fn run(command: PluginCommand, data: &Path) -> anyhow::Result<()> {
             println!("  size     {} bytes", r.size_bytes);
             println!("  asks for {}", r.requested.describe_lines().join("; "));
             println!("  granted  {}", r.grants.describe_lines().join("; "));
+        }
+        PluginCommand::Upgrade {
+            name,
+            source,
+            sha256,
+            plain_http,
+            yes,
+            no_grants,
+        } => {
+            let (wasm, origin) = fetch(&source, sha256.as_deref(), plain_http).await?;
+            let policy = if no_grants {
+                GrantPolicy::None
+            } else {
+                GrantPolicy::Requested
+            };
+            let pending = registry
+                .prepare_upgrade(&name, wasm, &origin, policy, || {})
+                .await?;
+            let (old, new) = (&pending.old, &pending.new);
+            if old.sha256 == new.sha256 {
+                println!(
+                    "{name} {} is already this component (sha256 {})",
+                    old.version, old.sha256
+                );
+                return Ok(());
+            }
+            let added = new.grants.without(&old.grants);
+            let dropped = old.grants.without(&new.grants);
+            println!(
+                "upgrade {name}: {} → {} ({} plugin)",
+                old.version, new.version, old.world
+            );
+            println!("  sha256   {} → {}", old.sha256, new.sha256);
+            println!("  newly granted    {}", added.describe_lines().join("; "));
+            println!(
+                "  no longer granted {}",
+                dropped.describe_lines().join("; ")
+            );
+            if !yes && !confirm("apply this upgrade?")? {
+                anyhow::bail!(
+                    "upgrade of {name} not applied (answer y, or pass --yes to accept the capabilities above)"
+                );
+            }
+            let record = registry.commit_upgrade(pending)?;
+            println!(
+                "upgraded {} to {} (sha256 {})",
+                record.name, record.version, record.sha256
+            );
         }
         PluginCommand::Push {
             plugin,
@@ -181,6 +249,20 @@ pub async fn run(command: PluginCommand, data: &Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Asks a yes/no question on the terminal; no terminal (a script, CI)
+/// answers no, so nothing is granted without `--yes`.
+fn confirm(question: &str) -> anyhow::Result<bool> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        return Ok(false);
+    }
+    print!("{question} [y/N] ");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
 /// The component `source` names, checked against `sha256` when given (a
