@@ -50,5 +50,6 @@ pub mod registry;
 pub mod rules;
 pub mod runtime;
 pub mod scheduler;
+pub mod signing;
 pub mod storage;
 pub mod telemetry;

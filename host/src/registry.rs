@@ -166,7 +166,7 @@ impl Registry {
             .unwrap_or_else(|_| path.to_owned())
             .display()
             .to_string();
-        self.install_bytes(wasm, &source, name, grants, on_compile)
+        self.install_bytes(wasm, &source, name, grants, None, on_compile)
             .await
     }
 
@@ -178,6 +178,7 @@ impl Registry {
         source: &str,
         name: Option<&str>,
         grants: GrantPolicy,
+        signed_by: Option<String>,
         on_compile: impl FnOnce(),
     ) -> Result<Installed, RegistryError> {
         let (wasm, sha256, plugin, info) = self.inspect_bytes(wasm, source, on_compile).await?;
@@ -218,6 +219,7 @@ impl Registry {
             config_schema: info.config_schema,
             installed_ms: now_ms(),
             source: Some(source.to_string()),
+            signed_by,
         };
         self.storage.put_plugin(&record)?;
         self.write_lockfile()?;
@@ -276,6 +278,7 @@ impl Registry {
         wasm: Vec<u8>,
         source: &str,
         policy: GrantPolicy,
+        signed_by: Option<String>,
         on_compile: impl FnOnce(),
     ) -> Result<PendingUpgrade, RegistryError> {
         let old = self.record(name)?;
@@ -303,6 +306,7 @@ impl Registry {
             config_schema: info.config_schema,
             installed_ms: now_ms(),
             source: Some(source.to_string()),
+            signed_by,
         };
         Ok(PendingUpgrade { old, new, wasm })
     }
@@ -367,6 +371,8 @@ impl Registry {
             sha256: &'a str,
             #[serde(skip_serializing_if = "Option::is_none")]
             source: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            signed_by: Option<&'a str>,
             grants: &'a Grants,
         }
         let mut records = self.storage.plugins()?;
@@ -380,6 +386,7 @@ impl Registry {
                     world: r.world.as_str(),
                     sha256: &r.sha256,
                     source: r.source.as_deref(),
+                    signed_by: r.signed_by.as_deref(),
                     grants: &r.grants,
                 })
                 .collect(),

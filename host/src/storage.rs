@@ -88,6 +88,10 @@ pub struct PluginRecord {
     /// with its manifest digest. None for records older than the field.
     #[serde(default)]
     pub source: Option<String>,
+    /// Fingerprint of the trusted key whose signature was verified at
+    /// install (see `signing`); none for an unsigned install.
+    #[serde(default)]
+    pub signed_by: Option<String>,
 }
 
 /// Where finished invocations go (`ingest::ResultWriter` in `serve`: the

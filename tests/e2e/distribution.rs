@@ -272,3 +272,116 @@ fn upgrades_show_the_capability_difference_and_need_consent() -> Result {
     assert!(inspect.contains("version      0.1.0"), "{inspect}");
     Ok(())
 }
+
+#[test]
+fn signatures_by_trusted_keys_are_checked_and_required_when_configured() -> Result {
+    let lookout = Lookout::new();
+    let dir = tempfile::tempdir()?;
+    let (ops, other) = (dir.path().join("ops"), dir.path().join("other"));
+    let out = lookout.ok(&["plugin", "keygen", ops.to_str().unwrap()])?;
+    let fingerprint = out
+        .split("fingerprint ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .context("fingerprint printed")?
+        .to_string();
+    lookout.ok(&["plugin", "keygen", other.to_str().unwrap()])?;
+    let noop = dir.path().join("noop.wasm");
+    std::fs::copy(wasm("lookout_plugin_noop"), &noop)?;
+    lookout.ok(&[
+        "plugin",
+        "sign",
+        noop.to_str().unwrap(),
+        "--key",
+        ops.to_str().unwrap(),
+    ])?;
+    let sig = dir.path().join("noop.wasm.sig");
+    let key = |k: &PathBuf| format!("{}.pub", k.display());
+
+    // Verified against the wrong key: refused, nothing installed.
+    let out = lookout.run(&[
+        "plugin",
+        "install",
+        noop.to_str().unwrap(),
+        "--signature",
+        sig.to_str().unwrap(),
+        "--trusted-key",
+        &key(&other),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8(out.stderr)?.contains("does not verify"));
+    assert!(!installed(&lookout)?.contains("noop"));
+
+    // A signature made for another component: refused.
+    let http = wasm("lookout_plugin_http");
+    let out = lookout.run(&[
+        "plugin",
+        "install",
+        http.to_str().unwrap(),
+        "--signature",
+        sig.to_str().unwrap(),
+        "--trusted-key",
+        &key(&ops),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8(out.stderr)?.contains("does not verify"));
+
+    // The right key: installed, recorded as signed (inspect and lockfile).
+    lookout.ok(&[
+        "plugin",
+        "install",
+        noop.to_str().unwrap(),
+        "--signature",
+        sig.to_str().unwrap(),
+        "--trusted-key",
+        &key(&other),
+        "--trusted-key",
+        &key(&ops),
+    ])?;
+    let inspect = lookout.ok(&["plugin", "inspect", "noop"])?;
+    assert!(
+        inspect.contains(&format!("signed by    {fingerprint}")),
+        "{inspect}"
+    );
+    let lock = std::fs::read_to_string(lookout.data.path().join("plugins.lock"))?;
+    assert!(
+        lock.contains(&format!("signed_by = \"{fingerprint}\"")),
+        "{lock}"
+    );
+    lookout.ok(&["plugin", "install", http.to_str().unwrap()])?;
+
+    // A config that requires signatures: the signed plugin passes, the
+    // unsigned one is named with its line; a missing key file is named too.
+    std::fs::copy(key(&ops), lookout.data.path().join("ops.pub"))?;
+    let check = |config: &str| {
+        let path = lookout.data.path().join("signed.toml");
+        std::fs::write(&path, config)?;
+        Ok::<_, anyhow::Error>(lookout.run(&["check", path.to_str().unwrap()]))
+    };
+    let policy = "[plugins]\nrequire_signatures = true\ntrusted_keys = [\"ops.pub\"]\n\n";
+    let job = |name: &str, plugin: &str| {
+        format!(
+            "[[jobs]]\nname = \"{name}\"\nplugin = \"{plugin}\"\nevery = \"1m\"\ntargets = [\"x\"]\n"
+        )
+    };
+    let ok = check(&format!("{policy}{}", job("a", "noop")))?;
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let refused = check(&format!("{policy}{}{}", job("a", "noop"), job("b", "http")))?;
+    assert!(!refused.status.success());
+    let err = String::from_utf8(refused.stderr)?;
+    assert!(
+        err.contains("signed.toml:12:") && err.contains("`http` is unsigned"),
+        "{err}"
+    );
+    let missing = check("[plugins]\nrequire_signatures = true\ntrusted_keys = [\"nope.pub\"]\n")?;
+    let err = String::from_utf8(missing.stderr)?;
+    assert!(
+        err.contains("signed.toml:3:") && err.contains("nope.pub"),
+        "{err}"
+    );
+    Ok(())
+}

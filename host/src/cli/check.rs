@@ -124,6 +124,7 @@ pub fn missing_probers(config: &config::Config, storage: &Storage) -> anyhow::Re
 
 /// Every job's plugin must be installed and be a probe or an exporter.
 pub fn check_plugins(config: &config::Config, storage: &Storage) -> anyhow::Result<()> {
+    check_signatures(config, storage)?;
     for r in &config.plugin_receivers {
         match storage.plugin(&r.plugin)? {
             None => bail!(
@@ -182,6 +183,43 @@ pub fn check_plugins(config: &config::Config, storage: &Storage) -> anyhow::Resu
                 p.world
             ),
             Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// With `[plugins] require_signatures`, every plugin the config uses must
+/// have been installed with a signature by a trusted key.
+fn check_signatures(config: &config::Config, storage: &Storage) -> anyhow::Result<()> {
+    let policy = &config.plugin_policy;
+    if !policy.require_signatures {
+        return Ok(());
+    }
+    let used = config
+        .jobs
+        .iter()
+        .map(|j| (&j.plugin, j.plugin_line))
+        .chain(config.detectors.iter().map(|d| (&d.plugin, d.plugin_line)))
+        .chain(
+            config
+                .plugin_receivers
+                .iter()
+                .map(|r| (&r.plugin, r.plugin_line)),
+        );
+    for (plugin, line) in used {
+        let Some(record) = storage.plugin(plugin)? else {
+            continue; // reported as not installed
+        };
+        match &record.signed_by {
+            Some(key) if policy.trusted_keys.contains(key) => {}
+            signed => bail!(
+                "{}:{line}: plugin `{plugin}` is {}, and plugins.require_signatures asks for a signature by a trusted key ({}); reinstall it with --signature <file.sig> --trusted-key <key.pub>",
+                config.source,
+                signed.as_ref().map_or("unsigned".to_string(), |k| format!(
+                    "signed by key {k}, which this config does not trust"
+                )),
+                policy.trusted_keys.join(", ")
+            ),
         }
     }
     Ok(())

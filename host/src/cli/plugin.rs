@@ -9,6 +9,37 @@ use crate::distribution::{OciReference, PushedComponent};
 use crate::registry::{GrantPolicy, Registry};
 use crate::storage::PluginRecord;
 
+/// A signature to check before installing, and the keys trusted to make it.
+#[derive(clap::Args)]
+pub struct SignatureArgs {
+    /// The component's signature file (`lookout plugin sign`).
+    #[arg(long)]
+    signature: Option<PathBuf>,
+    /// A public key whose signatures are trusted (repeatable).
+    #[arg(long = "trusted-key", value_name = "FILE.pub")]
+    trusted_keys: Vec<PathBuf>,
+}
+
+impl SignatureArgs {
+    /// The fingerprint of the trusted key that signed `wasm`, if a
+    /// signature was given; an error if it does not verify.
+    fn verify(&self, wasm: &[u8]) -> anyhow::Result<Option<String>> {
+        match (&self.signature, self.trusted_keys.is_empty()) {
+            (None, true) => Ok(None),
+            (None, false) => anyhow::bail!("--trusted-key needs --signature <file.sig>"),
+            (Some(signature), _) => {
+                let keys = self
+                    .trusted_keys
+                    .iter()
+                    .map(|k| crate::signing::read_public(k))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let digest = crate::distribution::sha256_hex(wasm);
+                Ok(Some(crate::signing::verify(signature, &digest, &keys)?))
+            }
+        }
+    }
+}
+
 #[derive(clap::Subcommand)]
 pub enum PluginCommand {
     /// Validate a component, show its world, version and the capabilities it
@@ -28,6 +59,8 @@ pub enum PluginCommand {
         /// Speak plain HTTP to a registry that is not on a loopback address.
         #[arg(long)]
         plain_http: bool,
+        #[command(flatten)]
+        signature: SignatureArgs,
         /// Grant none of the capabilities the plugin asks for; jobs must
         /// grant them in the config.
         #[arg(long)]
@@ -46,6 +79,8 @@ pub enum PluginCommand {
         sha256: Option<String>,
         #[arg(long)]
         plain_http: bool,
+        #[command(flatten)]
+        signature: SignatureArgs,
         /// Grant what the new version asks for without asking.
         #[arg(long)]
         yes: bool,
@@ -64,6 +99,16 @@ pub enum PluginCommand {
         /// Speak plain HTTP to a registry that is not on a loopback address.
         #[arg(long)]
         plain_http: bool,
+    },
+    /// Make an ed25519 key pair for signing plugins: <path> (secret) and
+    /// <path>.pub (give this one to whoever installs).
+    Keygen { path: PathBuf },
+    /// Sign a component: writes <file>.sig (ed25519 over its sha256).
+    Sign {
+        file: PathBuf,
+        /// The secret key from `lookout plugin keygen`.
+        #[arg(long)]
+        key: PathBuf,
     },
     /// List installed plugins.
     List,
@@ -87,9 +132,11 @@ pub async fn run(command: PluginCommand, data: &Path) -> anyhow::Result<()> {
             name,
             sha256,
             plain_http,
+            signature,
             no_grants,
         } => {
             let (wasm, origin) = fetch(&source, sha256.as_deref(), plain_http).await?;
+            let signed_by = signature.verify(&wasm)?;
             let spinner = indicatif::ProgressBar::new_spinner();
             let policy = if no_grants {
                 GrantPolicy::None
@@ -97,7 +144,7 @@ pub async fn run(command: PluginCommand, data: &Path) -> anyhow::Result<()> {
                 GrantPolicy::Requested
             };
             let installed = registry
-                .install_bytes(wasm, &origin, name.as_deref(), policy, || {
+                .install_bytes(wasm, &origin, name.as_deref(), policy, signed_by, || {
                     spinner.set_message(format!(
                         "compiling {source} (first time only; cached afterwards)"
                     ));
@@ -120,23 +167,28 @@ pub async fn run(command: PluginCommand, data: &Path) -> anyhow::Result<()> {
             println!("  size     {} bytes", r.size_bytes);
             println!("  asks for {}", r.requested.describe_lines().join("; "));
             println!("  granted  {}", r.grants.describe_lines().join("; "));
+            if let Some(key) = &r.signed_by {
+                println!("  signed   by trusted key {key}");
+            }
         }
         PluginCommand::Upgrade {
             name,
             source,
             sha256,
             plain_http,
+            signature,
             yes,
             no_grants,
         } => {
             let (wasm, origin) = fetch(&source, sha256.as_deref(), plain_http).await?;
+            let signed_by = signature.verify(&wasm)?;
             let policy = if no_grants {
                 GrantPolicy::None
             } else {
                 GrantPolicy::Requested
             };
             let pending = registry
-                .prepare_upgrade(&name, wasm, &origin, policy, || {})
+                .prepare_upgrade(&name, wasm, &origin, policy, signed_by, || {})
                 .await?;
             let (old, new) = (&pending.old, &pending.new);
             if old.sha256 == new.sha256 {
@@ -213,6 +265,28 @@ pub async fn run(command: PluginCommand, data: &Path) -> anyhow::Result<()> {
             println!(
                 "  install   lookout plugin install oci://{}/{}@{digest}",
                 reference.registry, reference.repository
+            );
+        }
+        PluginCommand::Keygen { path } => {
+            let fingerprint = crate::signing::generate(&path)?;
+            println!("secret key  {} (keep it private)", path.display());
+            println!(
+                "public key  {} (fingerprint {fingerprint})",
+                crate::signing::public_path(&path).display()
+            );
+        }
+        PluginCommand::Sign { file, key } => {
+            let wasm =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let digest = crate::distribution::sha256_hex(&wasm);
+            let mut out = file.clone().into_os_string();
+            out.push(".sig");
+            let out = PathBuf::from(out);
+            let fingerprint = crate::signing::sign(&key, &digest, &out)?;
+            println!(
+                "signed {} (sha256 {digest}) with key {fingerprint}: {}",
+                file.display(),
+                out.display()
             );
         }
         PluginCommand::List => {
@@ -335,6 +409,13 @@ fn print_record(r: &PluginRecord, cached: bool) {
         "granted      {}",
         r.grants.describe_lines().join("\n             ")
     );
+    println!(
+        "signed by    {}",
+        r.signed_by.as_deref().unwrap_or("(unsigned)")
+    );
+    if let Some(source) = &r.source {
+        println!("source       {source}");
+    }
     if let Some(schema) = &r.config_schema {
         println!("config       {schema}");
     }

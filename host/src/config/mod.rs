@@ -25,6 +25,10 @@
 //! config = { room = "ops" }
 //! grants = { http = ["chat.example.com"] }
 //!
+//! [plugins]
+//! require_signatures = true     # every plugin used must be signed by a trusted key
+//! trusted_keys = ["ops.pub"]    # `lookout plugin keygen`, relative to this file
+//!
 //! [[detectors]]                # anomaly detection / forecasting over stored series
 //! name = "latency"
 //! plugin = "seasonal"           # an installed detector plugin
@@ -102,6 +106,8 @@ pub struct Config {
     pub jobs: Vec<Job>,
     /// `[[detectors]]`: detector plugins over stored series.
     pub detectors: Vec<DetectorJob>,
+    /// `[plugins]`: signatures required, keys trusted.
+    pub plugin_policy: PluginPolicy,
     /// How often rule groups evaluate (Prometheus' `evaluation_interval`).
     pub evaluation_interval: Duration,
     /// Rule files named by the configuration, resolved against its directory.
@@ -229,6 +235,27 @@ struct RawConfig {
     jobs: Vec<RawJob>,
     #[serde(default)]
     detectors: Vec<RawDetector>,
+    #[serde(default)]
+    plugins: RawPlugins,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPlugins {
+    /// Every plugin a job, detector or receiver uses must have been
+    /// installed with a signature by one of `trusted_keys`.
+    require_signatures: Option<Spanned<bool>>,
+    /// Public key files (`lookout plugin keygen`), relative to this file.
+    #[serde(default)]
+    trusted_keys: Vec<Spanned<String>>,
+}
+
+/// `[plugins]`: which plugins may run.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PluginPolicy {
+    pub require_signatures: bool,
+    /// Fingerprints of the trusted keys (see `signing`).
+    pub trusted_keys: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -746,6 +773,31 @@ fn parse_in(text: &str, file: &str, base: &Path) -> Result<Config, ConfigError> 
             every_while_failing,
         });
     }
+    let mut plugin_policy = PluginPolicy {
+        require_signatures: raw
+            .plugins
+            .require_signatures
+            .as_ref()
+            .is_some_and(|r| *r.get_ref()),
+        ..PluginPolicy::default()
+    };
+    for key in &raw.plugins.trusted_keys {
+        let path = base.join(key.get_ref());
+        let public = crate::signing::read_public(&path)
+            .map_err(|e| at(key.span(), format!("plugins.trusted_keys: {e}")))?;
+        plugin_policy
+            .trusted_keys
+            .push(crate::signing::fingerprint(&public));
+    }
+    if let Some(required) = &raw.plugins.require_signatures
+        && *required.get_ref()
+        && plugin_policy.trusted_keys.is_empty()
+    {
+        return Err(at(
+            required.span(),
+            "plugins.require_signatures needs at least one key in plugins.trusted_keys".into(),
+        ));
+    }
     let mut detectors: Vec<DetectorJob> = Vec::new();
     for d in raw.detectors {
         let name = d.name.get_ref().clone();
@@ -879,6 +931,7 @@ fn parse_in(text: &str, file: &str, base: &Path) -> Result<Config, ConfigError> 
         max_concurrency,
         jobs,
         detectors,
+        plugin_policy,
         evaluation_interval,
         // Resolved by `load`, which knows the file's directory.
         rule_patterns: raw.rules.files,

@@ -328,6 +328,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         max_concurrency: super::DEFAULT_MAX_CONCURRENCY,
         jobs,
         detectors: Vec::new(),
+        plugin_policy: Default::default(),
         evaluation_interval,
         rule_patterns: raw.rule_files,
         alertmanager_config: None,
