@@ -24,6 +24,10 @@
 //! loses nothing the detector learned; outputs replayed for ticks already
 //! written are refused by the tsdb as duplicates.
 //!
+//! A series silent for longer than `history` (at least an hour) is
+//! forgotten: dropped from memory, its state deleted at the next
+//! checkpoint, an open anomaly ended at its last point.
+//!
 //! The API's intelligence endpoints read [`DetectionBoard`]: current
 //! anomalies with a confidence, forecasts, and anomalies that started close
 //! together grouped oldest first (a root-cause hint).
@@ -56,6 +60,9 @@ pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(300);
 /// How far before the last tick a plain selector's samples are read again:
 /// a sample is stamped with its scrape's start and may be stored later.
 const RAW_OVERLAP_MS: i64 = 60_000;
+
+/// Least silence after which a series is forgotten (see `round`).
+const STALE_AFTER_MS: i64 = 3_600_000;
 
 /// How far back from a tick outputs are written (PromQL's lookback).
 const OUTPUT_LOOKBACK_MS: i64 = 300_000;
@@ -91,6 +98,8 @@ struct DetectorState {
     last_round_ms: Option<i64>,
     last_round_seconds: f64,
     last_checkpoint_ms: Option<i64>,
+    /// Series dropped since the last checkpoint, whose states it deletes.
+    forgotten: Vec<String>,
 }
 
 struct SeriesState {
@@ -573,6 +582,11 @@ impl DetectorTask {
         }
         let mut state = self.lock();
         let now = now_ms();
+        // Series that stopped: forgotten (their state deleted at the next
+        // checkpoint) once they have been silent longer than `history` or
+        // an hour, whichever is longer; an open anomaly ends where it was.
+        let silent_since = tick - (job.history.as_millis() as i64).max(STALE_AFTER_MS);
+        state.forget_silent(silent_since, &job.name);
         while state.ended.len() > EPISODES_KEPT
             || state
                 .ended
@@ -608,7 +622,7 @@ impl DetectorTask {
         let fingerprint = fingerprint(&self.job);
         let changed: Vec<(String, Option<Vec<u8>>)> = {
             let mut state = self.lock();
-            state
+            let mut changed: Vec<(String, Option<Vec<u8>>)> = state
                 .series
                 .iter_mut()
                 .filter(|(_, s)| s.dirty && s.saved.is_some())
@@ -616,7 +630,9 @@ impl DetectorTask {
                     s.dirty = false;
                     (key.clone(), Some(encode_persisted(s, fingerprint)))
                 })
-                .collect()
+                .collect();
+            changed.extend(state.forgotten.drain(..).map(|key| (key, None)));
+            changed
         };
         if changed.is_empty() {
             self.lock().last_checkpoint_ms = Some(now_ms());
@@ -637,6 +653,33 @@ impl DetectorTask {
             Err(e) => {
                 tracing::error!(detector = %self.job.name, error = %e, "committing detector states")
             }
+        }
+    }
+}
+
+impl DetectorState {
+    /// Drops series with no point since `silent_since`, remembering their
+    /// keys for the checkpoint to delete; an open anomaly ends at the
+    /// series' last point.
+    fn forget_silent(&mut self, silent_since: i64, detector: &str) {
+        let silent: Vec<String> = self
+            .series
+            .iter()
+            .filter(|(_, s)| s.last_ms < silent_since && s.last_ms != i64::MIN)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in silent {
+            let series = self.series.remove(&key).expect("listed above");
+            if let Some(started_ms) = series.since_ms {
+                self.ended.push_back(Episode {
+                    detector: detector.to_string(),
+                    labels: series.labels.iter().cloned().collect(),
+                    started_ms,
+                    ended_ms: Some(series.last_ms),
+                    peak_score: series.peak_score,
+                });
+            }
+            self.forgotten.push(key);
         }
     }
 }
@@ -919,6 +962,27 @@ mod tests {
         assert_eq!(s.confidence(), 0.2);
         assert_eq!(s.learn(&verdict(10, false)), Some((8, 10, 5.0)));
         assert_eq!(s.since_ms, None);
+    }
+
+    #[test]
+    fn silent_series_are_forgotten_and_their_open_anomaly_ends() {
+        let mut state = DetectorState::default();
+        let mut live = blank();
+        live.last_ms = 5_000;
+        let mut gone = SeriesState::new(vec![("job".into(), "x".into())], None, 1_000);
+        gone.learn(&verdict(1_000, true));
+        let fresh = blank(); // created this round, no point learned yet
+        state.series.insert("live".into(), live);
+        state.series.insert("gone".into(), gone);
+        state.series.insert("fresh".into(), fresh);
+        state.forget_silent(2_000, "d");
+        let mut kept: Vec<&String> = state.series.keys().collect();
+        kept.sort();
+        assert_eq!(kept, ["fresh", "live"]);
+        assert_eq!(state.forgotten, ["gone"]);
+        let ended = &state.ended[0];
+        assert_eq!((ended.started_ms, ended.ended_ms), (1_000, Some(1_000)));
+        assert_eq!(ended.labels["job"], "x");
     }
 
     #[test]

@@ -121,8 +121,11 @@ fn detectors_learn_history_report_anomalies_and_keep_state_over_kill_9() -> Resu
             crate::query_api::encode(query)
         ))
     };
-    let scores = q(&served, "anomaly_score{detector=\"lat\"}")?;
-    assert_eq!(scores["result"].as_array().unwrap().len(), 3, "{scores}");
+    // The board is updated before the round's outputs are stored.
+    wait_for(Duration::from_secs(30), "three score series", || {
+        let scores = q(&served, "anomaly_score{detector=\"lat\"}")?;
+        Ok(Some(scores).filter(|s| s["result"].as_array().is_some_and(|a| a.len() == 3)))
+    })?;
     let flagged = q(&served, "anomaly{detector=\"lat\"} == 1")?;
     let mut flagged: Vec<&str> = flagged["result"]
         .as_array()
@@ -280,11 +283,15 @@ forecast = { horizon = "4h", threshold = 0 }
         (p["forecast"].as_f64().unwrap() + 2000.0).abs() < 1.0,
         "{p}"
     );
-    // The same as series, for rules ("disk full within 4 h").
-    let r = served.data(&format!(
-        "/api/v1/query?query={}",
-        crate::query_api::encode("forecast_seconds_to_threshold{detector=\"disk\"} < 4 * 3600")
-    ))?;
+    // The same as series, for rules ("disk full within 4 h"); the board
+    // is updated before the round's outputs are stored, so wait for them.
+    let r = wait_for(Duration::from_secs(30), "the forecast series", || {
+        let r = served.data(&format!(
+            "/api/v1/query?query={}",
+            crate::query_api::encode("forecast_seconds_to_threshold{detector=\"disk\"} < 4 * 3600")
+        ))?;
+        Ok(Some(r).filter(|r| r["result"].as_array().is_some_and(|a| !a.is_empty())))
+    })?;
     assert_eq!(r["result"][0]["metric"]["mountpoint"], "/", "{r}");
     // No anomaly: the series follows its trend.
     assert_eq!(served.data("/api/v1/anomalies")?, serde_json::json!([]));
