@@ -111,23 +111,9 @@ impl Registry {
     }
 
     /// Validates, compiles (or finds in the cache) and describes a component
-    /// without installing it. `on_compile` runs before a compile that is not
+    /// without installing it; `origin` names it in errors (a path, a URL, an
+    /// OCI reference). `on_compile` runs before a compile that is not
     /// cached, so the CLI can show progress.
-    pub async fn inspect_file(
-        &self,
-        path: &Path,
-        on_compile: impl FnOnce(),
-    ) -> Result<(Vec<u8>, String, Plugin, PluginInfo), RegistryError> {
-        let wasm = std::fs::read(path).map_err(|source| RegistryError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        self.inspect_bytes(wasm, &path.display().to_string(), on_compile)
-            .await
-    }
-
-    /// [`Registry::inspect_file`] for a component in memory; `origin`
-    /// names it in errors (a path, a URL, an OCI reference).
     pub async fn inspect_bytes(
         &self,
         wasm: Vec<u8>,
@@ -148,26 +134,6 @@ impl Registry {
             .map_err(located)?;
         let info = self.runtime.describe(&plugin).await.map_err(located)?;
         Ok((wasm, sha256, plugin, info))
-    }
-
-    /// Installs a component file under `name` (default: the name it describes).
-    pub async fn install(
-        &self,
-        path: &Path,
-        name: Option<&str>,
-        grants: GrantPolicy,
-        on_compile: impl FnOnce(),
-    ) -> Result<Installed, RegistryError> {
-        let wasm = std::fs::read(path).map_err(|source| RegistryError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        let source = std::fs::canonicalize(path)
-            .unwrap_or_else(|_| path.to_owned())
-            .display()
-            .to_string();
-        self.install_bytes(wasm, &source, name, grants, None, on_compile)
-            .await
     }
 
     /// Installs a component already in memory (downloaded, pulled);

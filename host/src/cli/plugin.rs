@@ -231,9 +231,10 @@ pub async fn run(command: PluginCommand, data: &Path) -> anyhow::Result<()> {
                 anyhow::bail!("push to a tag, not a digest: the digest is what the push returns");
             }
             let (record, wasm) = if plugin.ends_with(".wasm") || Path::new(&plugin).is_file() {
-                let wasm = std::fs::read(&plugin).with_context(|| format!("reading {plugin}"))?;
-                let (_, sha256, plugin_ref, info) =
-                    registry.inspect_bytes(wasm.clone(), &plugin, || {}).await?;
+                let wasm =
+                    std::fs::read(&plugin).with_context(|| format!("cannot read {plugin}"))?;
+                let (wasm, sha256, plugin_ref, info) =
+                    registry.inspect_bytes(wasm, &plugin, || {}).await?;
                 let world = plugin_ref.world();
                 (
                     (info.name, info.version, info.description, world, sha256),
