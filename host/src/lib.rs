@@ -49,6 +49,7 @@ pub mod query;
 pub mod registry;
 pub mod rules;
 pub mod runtime;
+pub mod scaffold;
 pub mod scheduler;
 pub mod signing;
 pub mod storage;

@@ -12,6 +12,7 @@ mod dns_probe;
 mod grpc_probe;
 mod hostile;
 mod icmp_probe;
+mod languages;
 mod node_exporter;
 mod notifiers;
 mod plugin_state;

@@ -1,6 +1,7 @@
 //! `cargo xtask <job>`: the project's chores as Rust instead of shell.
 //!
 //! - `build-plugins`  build the first-party plugins and test fixtures to wasm32-wasip2
+//! - `build-polyglot` install the Python, JavaScript and C toolchains and build the plugins written in them
 //! - `run [--data DIR] [--listen ADDR]`  build everything, install the plugins, serve the embedded default
 //! - `test`           install test peers (Debian packages), build the plugins, run every test (what `.ci/run` calls)
 //! - `bench`          build the plugins, then run the benchmarks
@@ -19,6 +20,7 @@ mod alert_latency;
 mod detector_eval;
 mod node_bench;
 mod peer_bench;
+mod polyglot;
 mod probe_bench;
 mod rules_bench;
 
@@ -80,12 +82,13 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(job) = args.first() else {
         bail!(
-            "usage: cargo xtask <build-plugins|run|test|bench|bench-tsdb|bench-alerts|bench-rules|bench-node|bench-probes|eval-detectors> [args]"
+            "usage: cargo xtask <build-plugins|build-polyglot|run|test|bench|bench-tsdb|bench-alerts|bench-rules|bench-node|bench-probes|eval-detectors> [args]"
         );
     };
     let rest = &args[1..];
     match job.as_str() {
         "build-plugins" => build_plugins().map(|_| ()),
+        "build-polyglot" => polyglot::build(&wasm_dir()),
         "run" => run(rest),
         "test" => test(rest),
         "bench" => bench(rest),
@@ -115,7 +118,7 @@ fn main() -> anyhow::Result<()> {
         }
         other => {
             bail!(
-                "unknown job `{other}`; expected build-plugins, run, test, bench, bench-tsdb, bench-alerts, bench-rules, bench-node, bench-probes or eval-detectors"
+                "unknown job `{other}`; expected build-plugins, build-polyglot, run, test, bench, bench-tsdb, bench-alerts, bench-rules, bench-node, bench-probes or eval-detectors"
             )
         }
     }
@@ -282,11 +285,18 @@ fn ensure_test_peers() -> anyhow::Result<()> {
             status(Command::new("python3").args(["-m", "pip", "install", "--quiet", package]))?;
         }
     }
-    let missing: Vec<&str> = TEST_PEERS
+    ensure_debian_packages(TEST_PEERS)
+}
+
+/// Installs the Debian packages (package, a command or file it provides)
+/// that are missing, with apt (CI and fresh machines run as root);
+/// elsewhere says what to install.
+pub(crate) fn ensure_debian_packages(packages: &[(&str, &str)]) -> anyhow::Result<()> {
+    let missing: Vec<&str> = packages
         .iter()
         .filter(|(_, command)| {
             Command::new("sh")
-                .args(["-c", &format!("command -v {command}")])
+                .args(["-c", &format!("test -e {command} || command -v {command}")])
                 .output()
                 .map_or(true, |o| !o.status.success())
         })
@@ -301,7 +311,7 @@ fn ensure_test_peers() -> anyhow::Result<()> {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
     if !is_root {
         bail!(
-            "the tests need Debian packages {missing:?}: apt-get install {}",
+            "the build and tests need Debian packages {missing:?}: apt-get install {}",
             missing.join(" ")
         );
     }
@@ -317,9 +327,11 @@ fn ensure_test_peers() -> anyhow::Result<()> {
 fn test(args: &[String]) -> anyhow::Result<()> {
     ensure_test_peers()?;
     let wasm = build_plugins()?;
+    polyglot::build(&wasm)?;
     status(
         cargo()
             .env("LOOKOUT_WASM_DIR", &wasm)
+            .env("LOOKOUT_TOOLCHAINS", polyglot::toolchains())
             // Every crate, plugins included (their pure logic is unit-tested
             // natively); every failure reported, not just the first binary's.
             .args(["test", "--release", "--workspace", "--no-fail-fast"])
@@ -331,6 +343,7 @@ fn test(args: &[String]) -> anyhow::Result<()> {
 
 fn bench(args: &[String]) -> anyhow::Result<()> {
     let wasm = build_plugins()?;
+    polyglot::build(&wasm)?;
     status(
         cargo()
             .env("LOOKOUT_WASM_DIR", &wasm)

@@ -110,6 +110,22 @@ pub enum PluginCommand {
         #[arg(long)]
         key: PathBuf,
     },
+    /// Write a new plugin project: the contract, a build file and a
+    /// starting source for the world, in Rust, Python, JavaScript or C. It
+    /// builds with one command (printed) and installs as it is.
+    New {
+        /// The plugin's name (`[a-z][a-z0-9-]*`), also the directory's.
+        name: String,
+        /// The world: probe, exporter, detector or notifier.
+        #[arg(long, default_value = "probe")]
+        kind: crate::scaffold::Kind,
+        /// The language: rust, python, js or c.
+        #[arg(long, default_value = "rust")]
+        lang: crate::scaffold::Lang,
+        /// Where to write it (default: ./<name>).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// List installed plugins.
     List,
     /// Show everything recorded about an installed plugin.
@@ -124,6 +140,15 @@ pub enum PluginCommand {
 }
 
 pub async fn run(command: PluginCommand, data: &Path) -> anyhow::Result<()> {
+    if let PluginCommand::New {
+        name,
+        kind,
+        lang,
+        dir,
+    } = command
+    {
+        return new_project(&name, kind, lang, dir);
+    }
     let registry = Registry::open(data)
         .with_context(|| format!("opening data directory {}", data.display()))?;
     match command {
@@ -318,6 +343,7 @@ pub async fn run(command: PluginCommand, data: &Path) -> anyhow::Result<()> {
                 print_record(&r, registry.runtime().is_cached(&r.sha256));
             }
         }
+        PluginCommand::New { .. } => unreachable!("handled before the registry opens"),
         PluginCommand::Remove { name } => {
             let r = registry.remove(&name)?;
             println!("removed {} {} ({} plugin)", r.name, r.version, r.world);
@@ -420,4 +446,26 @@ fn print_record(r: &PluginRecord, cached: bool) {
     if let Some(schema) = &r.config_schema {
         println!("config       {schema}");
     }
+}
+
+/// `lookout plugin new`: needs no data directory.
+fn new_project(
+    name: &str,
+    kind: crate::scaffold::Kind,
+    lang: crate::scaffold::Lang,
+    dir: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let dir = dir.unwrap_or_else(|| PathBuf::from(name));
+    let files = crate::scaffold::create(&dir, name, kind, lang)?;
+    println!(
+        "created {} ({lang} {kind} plugin `{name}`, {} files)",
+        dir.display(),
+        files.len()
+    );
+    println!("  build    cd {} && {}", dir.display(), lang.build_command());
+    println!(
+        "  install  lookout plugin install {}",
+        dir.join(lang.output(name)).display()
+    );
+    Ok(())
 }
