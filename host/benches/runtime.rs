@@ -1,7 +1,8 @@
 //! Plugin runtime figures: invocation overhead of the noop probe (fresh
 //! instance from `InstancePre`, and a reused instance), loading a plugin
-//! from the compile cache, first compile, and resident memory per loaded
-//! idle plugin. Run with `cargo xtask bench` (builds the plugins first).
+//! from the compile cache, first compile and a `describe` call per plugin
+//! (Rust, and the Python, JavaScript and C ones), and resident memory per
+//! loaded idle plugin. Run with `cargo xtask bench` (builds the plugins first).
 //!
 //! Prints medians and tails; docs/PERFORMANCE.md records the latest run.
 
@@ -130,19 +131,25 @@ async fn main() {
         .expect("on-demand runtime");
     invocation_overhead(&on_demand, "on-demand").await;
 
-    // First compile vs. load from the compile cache, per first-party plugin.
+    // First compile vs. load from the compile cache, per first-party
+    // plugin and per language the plugins are written in.
     println!();
-    for stem in [
-        "lookout_plugin_noop",
-        "lookout_plugin_http",
-        "lookout_plugin_tcp",
+    for (language, stem) in [
+        ("Rust", "lookout_plugin_noop"),
+        ("Rust", "lookout_plugin_http"),
+        ("Rust", "lookout_plugin_tcp"),
+        ("Python (componentize-py)", "health"),
+        ("JavaScript (ComponentizeJS)", "statuspage"),
+        ("C (wasi-libc)", "load"),
     ] {
         let bytes = std::fs::read(wasm(stem)).unwrap();
         let digest = sha256(&bytes);
         let mut compile = Stats {
             samples: Vec::new(),
         };
-        for _ in 0..5 {
+        // Seconds each for the large interpreters' components.
+        let compiles = if bytes.len() > 4 << 20 { 3 } else { 5 };
+        for _ in 0..compiles {
             let _ = std::fs::remove_file(pooled.cache_path(&digest));
             let t = Instant::now();
             pooled.prepare(stem, &bytes, &digest).unwrap();
@@ -157,9 +164,21 @@ async fn main() {
             pooled.load(stem, &path, &digest).unwrap();
             cached.samples.push(t.elapsed());
         }
-        println!("{stem}: {} bytes", bytes.len());
+        // An invocation (`describe`) on a fresh instance: what each
+        // scheduled run pays on top, interpreters' start included.
+        let plugin = pooled.load(stem, &path, &digest).unwrap();
+        let mut describe = Stats {
+            samples: Vec::new(),
+        };
+        for _ in 0..50 {
+            let t = Instant::now();
+            pooled.describe(&plugin).await.unwrap();
+            describe.samples.push(t.elapsed());
+        }
+        println!("{stem} ({language}): {} bytes", bytes.len());
         compile.line("  first compile (and cache write)");
         cached.line("  load from compile cache (+ pre-link)");
+        describe.line("  describe, fresh instance");
     }
 
     // Resident memory of loaded, idle plugins: many loads of each plugin,

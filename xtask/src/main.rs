@@ -1,6 +1,7 @@
 //! `cargo xtask <job>`: the project's chores as Rust instead of shell.
 //!
 //! - `build-plugins`  build the first-party plugins and test fixtures to wasm32-wasip2
+//! - `wit-reference`  regenerate docs/wit-reference.md from wit/plugin.wit (a test checks it)
 //! - `build-polyglot` install the Python, JavaScript and C toolchains and build the plugins written in them
 //! - `run [--data DIR] [--listen ADDR]`  build everything, install the plugins, serve the embedded default
 //! - `test`           install test peers (Debian packages), build the plugins, run every test (what `.ci/run` calls)
@@ -23,6 +24,7 @@ mod peer_bench;
 mod polyglot;
 mod probe_bench;
 mod rules_bench;
+mod wit_reference;
 
 /// Plugin crates built to wasm, and the file each produces.
 const PLUGINS: &[(&str, &str)] = &[
@@ -82,13 +84,14 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(job) = args.first() else {
         bail!(
-            "usage: cargo xtask <build-plugins|build-polyglot|run|test|bench|bench-tsdb|bench-alerts|bench-rules|bench-node|bench-probes|eval-detectors> [args]"
+            "usage: cargo xtask <build-plugins|build-polyglot|wit-reference|run|test|bench|bench-tsdb|bench-alerts|bench-rules|bench-node|bench-probes|eval-detectors> [args]"
         );
     };
     let rest = &args[1..];
     match job.as_str() {
         "build-plugins" => build_plugins().map(|_| ()),
         "build-polyglot" => polyglot::build(&wasm_dir()),
+        "wit-reference" => wit_reference::write(),
         "run" => run(rest),
         "test" => test(rest),
         "bench" => bench(rest),
@@ -118,7 +121,7 @@ fn main() -> anyhow::Result<()> {
         }
         other => {
             bail!(
-                "unknown job `{other}`; expected build-plugins, build-polyglot, run, test, bench, bench-tsdb, bench-alerts, bench-rules, bench-node, bench-probes or eval-detectors"
+                "unknown job `{other}`; expected build-plugins, build-polyglot, wit-reference, run, test, bench, bench-tsdb, bench-alerts, bench-rules, bench-node, bench-probes or eval-detectors"
             )
         }
     }
