@@ -11,8 +11,13 @@
 //!
 //! Registries on a loopback address are spoken to over plain HTTP (what a
 //! local `registry` serves), any other over HTTPS unless `plain_http` says
-//! otherwise. Anonymous access only: registries that ask for a token are
-//! refused with what they asked for.
+//! otherwise. Registries that ask for credentials get them the way Docker
+//! clients give them: `Basic` with a username and password, or a `Bearer`
+//! token fetched from the realm the registry names (anonymously when no
+//! credentials are known, as public images on token registries need).
+//! Credentials come from `LOOKOUT_REGISTRY_USERNAME` and
+//! `LOOKOUT_REGISTRY_PASSWORD`, else from the registry's `auths` entry in
+//! Docker's `config.json` (what `docker login` and `oras login` write).
 
 use std::fmt;
 use std::str::FromStr;
@@ -159,6 +164,178 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// A username and password for one registry.
+#[derive(Clone)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+    /// Where they came from, for error messages.
+    pub origin: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (password hidden) from {}", self.username, self.origin)
+    }
+}
+
+impl Credentials {
+    /// The credentials lookout would use for `registry` (`host[:port]`).
+    pub fn for_registry(registry: &str) -> Option<Credentials> {
+        if let (Ok(username), Ok(password)) = (
+            std::env::var("LOOKOUT_REGISTRY_USERNAME"),
+            std::env::var("LOOKOUT_REGISTRY_PASSWORD"),
+        ) {
+            return Some(Credentials {
+                username,
+                password,
+                origin: "LOOKOUT_REGISTRY_USERNAME/PASSWORD".into(),
+            });
+        }
+        let dir = std::env::var_os("DOCKER_CONFIG")
+            .map(std::path::PathBuf::from)
+            .or_else(|| dirs::home_dir().map(|home| home.join(".docker")))?;
+        let path = dir.join("config.json");
+        let config: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
+        let auths = config.get("auths")?.as_object()?;
+        // Keys are `host[:port]`, sometimes with a scheme or a path.
+        let entry = auths.iter().find_map(|(key, entry)| {
+            let host = key
+                .trim_start_matches("https://")
+                .trim_start_matches("http://")
+                .split('/')
+                .next()?;
+            (host == registry).then_some(entry)
+        })?;
+        use base64::Engine as _;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(entry.get("auth")?.as_str()?)
+            .ok()?;
+        let (username, password) = String::from_utf8(decoded).ok()?.split_once(':').map(|(u, p)| (u.to_string(), p.to_string()))?;
+        Some(Credentials {
+            username,
+            password,
+            origin: path.display().to_string(),
+        })
+    }
+
+    fn basic(&self) -> String {
+        use base64::Engine as _;
+        let pair = format!("{}:{}", self.username, self.password);
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair))
+    }
+}
+
+/// Requests to one registry, answering its challenges: on a 401 it
+/// authorises (Basic, or a Bearer token from the named realm) and retries
+/// once; the authorization that worked is kept for the next requests.
+struct Session {
+    agent: ureq::Agent,
+    registry: String,
+    credentials: Option<Credentials>,
+    authorization: Option<String>,
+}
+
+type Reply = Result<ureq::http::Response<ureq::Body>, ureq::Error>;
+
+impl Session {
+    fn new(registry: &str) -> Session {
+        Session {
+            agent: agent(),
+            registry: registry.to_string(),
+            credentials: Credentials::for_registry(registry),
+            authorization: None,
+        }
+    }
+
+    /// Sends what `request` builds (given the Authorization header to add)
+    /// and answers one challenge.
+    fn send(&mut self, url: &str, request: impl Fn(&ureq::Agent, Option<&str>) -> Reply) -> Reply {
+        let response = request(&self.agent, self.authorization.as_deref())?;
+        if response.status().as_u16() != 401 {
+            return Ok(response);
+        }
+        let Some(challenge) = response
+            .headers()
+            .get("www-authenticate")
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string)
+        else {
+            return Ok(response);
+        };
+        match self.authorize(&challenge) {
+            Some(authorization) if self.authorization.as_ref() != Some(&authorization) => {
+                self.authorization = Some(authorization);
+                request(&self.agent, self.authorization.as_deref())
+            }
+            _ => {
+                tracing::debug!(url, challenge, "registry challenge not answered");
+                Ok(response)
+            }
+        }
+    }
+
+    /// The Authorization header that answers `challenge`, if lookout can.
+    fn authorize(&self, challenge: &str) -> Option<String> {
+        let (scheme, params) = challenge.split_once(' ').unwrap_or((challenge, ""));
+        match scheme.to_ascii_lowercase().as_str() {
+            "basic" => self.credentials.as_ref().map(Credentials::basic),
+            "bearer" => {
+                let params = challenge_params(params);
+                let realm = params.iter().find(|(k, _)| k == "realm")?.1.clone();
+                let mut url = realm;
+                let query: Vec<String> = params
+                    .iter()
+                    .filter(|(k, _)| k == "service" || k == "scope")
+                    .map(|(k, v)| format!("{k}={}", form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()))
+                    .collect();
+                if !query.is_empty() {
+                    url.push(if url.contains('?') { '&' } else { '?' });
+                    url.push_str(&query.join("&"));
+                }
+                let mut request = self.agent.get(&url);
+                if let Some(credentials) = &self.credentials {
+                    request = request.header("Authorization", credentials.basic());
+                }
+                let body = read_ok(&url, request.call(), MAX_METADATA_BYTES, &self.registry, self.credentials.as_ref()).ok()?;
+                let token: serde_json::Value = serde_json::from_slice(&body).ok()?;
+                let token = token.get("token").or_else(|| token.get("access_token"))?.as_str()?;
+                Some(format!("Bearer {token}"))
+            }
+            _ => None,
+        }
+    }
+
+    fn read(&mut self, url: &str, limit: u64, request: impl Fn(&ureq::Agent, Option<&str>) -> Reply) -> Result<Vec<u8>, FetchError> {
+        let reply = self.send(url, request);
+        read_ok(url, reply, limit, &self.registry, self.credentials.as_ref())
+    }
+}
+
+/// `realm="…",service="…",scope="…"` as pairs.
+fn challenge_params(text: &str) -> Vec<(String, String)> {
+    let mut params = Vec::new();
+    let mut rest = text.trim();
+    while let Some((key, after)) = rest.split_once('=') {
+        let key = key.trim().trim_start_matches(',').trim().to_ascii_lowercase();
+        let after = after.trim_start();
+        let (value, remainder) = if let Some(quoted) = after.strip_prefix('"') {
+            match quoted.split_once('"') {
+                Some((value, remainder)) => (value.to_string(), remainder),
+                None => (quoted.to_string(), ""),
+            }
+        } else {
+            match after.split_once(',') {
+                Some((value, remainder)) => (value.trim().to_string(), remainder),
+                None => (after.trim().to_string(), ""),
+            }
+        };
+        params.push((key, value));
+        rest = remainder.trim_start_matches(',').trim();
+    }
+    params
+}
+
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -178,8 +355,10 @@ fn http_error(url: &str, message: impl Into<String>) -> FetchError {
 /// naming the status and what the server said.
 fn read_ok(
     url: &str,
-    response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    response: Reply,
     limit: u64,
+    registry: &str,
+    credentials: Option<&Credentials>,
 ) -> Result<Vec<u8>, FetchError> {
     let mut response = response.map_err(|e| http_error(url, e.to_string()))?;
     let status = response.status();
@@ -194,10 +373,17 @@ fn read_ok(
         if status.as_u16() == 401
             && let Some(asked) = response.headers().get("www-authenticate")
         {
-            message += &format!(
-                " (the registry asks for credentials: {}; lookout pulls and pushes anonymously)",
-                asked.to_str().unwrap_or("?")
-            );
+            let asked = asked.to_str().unwrap_or("?");
+            message += &match credentials {
+                Some(credentials) => format!(
+                    " (the credentials of {} for {registry}, from {}, were refused; it asks: {asked})",
+                    credentials.username, credentials.origin
+                ),
+                None => format!(
+                    " (the registry asks for credentials: {asked}; set LOOKOUT_REGISTRY_USERNAME and \
+                     LOOKOUT_REGISTRY_PASSWORD, or `docker login {registry}`)"
+                ),
+            };
         }
         let text = String::from_utf8_lossy(&body);
         if !text.trim().is_empty() {
@@ -215,7 +401,7 @@ pub fn fetch_url(url: &str, sha256: &str) -> Result<Vec<u8>, FetchError> {
             "`{url}` is not an http(s) URL"
         )));
     }
-    let bytes = read_ok(url, agent().get(url).call(), MAX_COMPONENT_BYTES)?;
+    let bytes = read_ok(url, agent().get(url).call(), MAX_COMPONENT_BYTES, url, None)?;
     check_digest(url, &bytes, sha256)?;
     Ok(bytes)
 }
@@ -261,13 +447,13 @@ struct Manifest {
 /// digest.
 pub fn pull(reference: &OciReference, plain_http: bool) -> Result<Pulled, FetchError> {
     let base = reference.base(plain_http);
-    let agent = agent();
+    let mut session = Session::new(&reference.registry);
     let url = format!("{base}/manifests/{}", reference.reference);
-    let manifest_bytes = read_ok(
-        &url,
-        agent.get(&url).header("Accept", MANIFEST_MEDIA_TYPE).call(),
-        MAX_METADATA_BYTES,
-    )?;
+    let manifest_bytes = session.read(&url, MAX_METADATA_BYTES, |agent, auth| {
+        with_auth(agent.get(&url), auth)
+            .header("Accept", MANIFEST_MEDIA_TYPE)
+            .call()
+    })?;
     let manifest_digest = format!("sha256:{}", sha256_hex(&manifest_bytes));
     if reference.is_digest() {
         check_digest(
@@ -304,7 +490,9 @@ pub fn pull(reference: &OciReference, plain_http: bool) -> Result<Pulled, FetchE
         )));
     }
     let url = format!("{base}/blobs/{}", layer.digest);
-    let wasm = read_ok(&url, agent.get(&url).call(), MAX_COMPONENT_BYTES)?;
+    let wasm = session.read(&url, MAX_COMPONENT_BYTES, |agent, auth| {
+        with_auth(agent.get(&url), auth).call()
+    })?;
     let hex = layer.digest.strip_prefix("sha256:").ok_or_else(|| {
         FetchError::NotAComponent(format!(
             "{reference}: layer digest `{}` is not sha256",
@@ -344,7 +532,7 @@ pub fn push(
     plain_http: bool,
 ) -> Result<String, FetchError> {
     let base = reference.base(plain_http);
-    let agent = agent();
+    let mut session = Session::new(&reference.registry);
     let layer_digest = format!("sha256:{}", sha256_hex(&component.wasm));
     let config = serde_json::json!({
         "created": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -358,8 +546,8 @@ pub fn push(
     });
     let config = serde_json::to_vec(&config).expect("config serialises");
     let config_digest = format!("sha256:{}", sha256_hex(&config));
-    upload_blob(&agent, &base, &config_digest, &config)?;
-    upload_blob(&agent, &base, &layer_digest, &component.wasm)?;
+    upload_blob(&mut session, &base, &config_digest, &config)?;
+    upload_blob(&mut session, &base, &layer_digest, &component.wasm)?;
     let mut annotations = serde_json::Map::new();
     for (key, value) in [
         ("org.opencontainers.image.title", &component.name),
@@ -389,40 +577,35 @@ pub fn push(
     };
     let manifest = serde_json::to_vec(&manifest).expect("manifest serialises");
     let url = format!("{base}/manifests/{}", reference.reference);
-    read_ok(
-        &url,
-        agent
-            .put(&url)
+    session.read(&url, MAX_METADATA_BYTES, |agent, auth| {
+        with_auth(agent.put(&url), auth)
             .header("Content-Type", MANIFEST_MEDIA_TYPE)
-            .send(&manifest[..]),
-        MAX_METADATA_BYTES,
-    )?;
+            .send(&manifest[..])
+    })?;
     Ok(format!("sha256:{}", sha256_hex(&manifest)))
 }
 
 /// Uploads a blob in one request (POST for a session, PUT with the digest)
 /// unless the registry has it already.
 fn upload_blob(
-    agent: &ureq::Agent,
+    session: &mut Session,
     base: &str,
     digest: &str,
     bytes: &[u8],
 ) -> Result<(), FetchError> {
     let url = format!("{base}/blobs/{digest}");
-    let head = agent
-        .head(&url)
-        .call()
+    let head = session
+        .send(&url, |agent, auth| with_auth(agent.head(&url), auth).call())
         .map_err(|e| http_error(&url, e.to_string()))?;
     if head.status().is_success() {
         return Ok(());
     }
     let url = format!("{base}/blobs/uploads/");
-    let started = agent
-        .post(&url)
-        .send_empty()
+    let started = session
+        .send(&url, |agent, auth| with_auth(agent.post(&url), auth).send_empty())
         .map_err(|e| http_error(&url, e.to_string()))?;
     if started.status().as_u16() != 202 {
-        return read_ok(&url, Ok(started), MAX_METADATA_BYTES).and_then(|_| {
+        return read_ok(&url, Ok(started), MAX_METADATA_BYTES, &session.registry, session.credentials.as_ref()).and_then(|_| {
             Err(http_error(
                 &url,
                 "the registry did not start an upload (expected 202)",
@@ -444,20 +627,109 @@ fn upload_blob(
     };
     let sep = if location.contains('?') { '&' } else { '?' };
     let url = format!("{location}{sep}digest={digest}");
-    read_ok(
-        &url,
-        agent
-            .put(&url)
+    session.read(&url, MAX_METADATA_BYTES, |agent, auth| {
+        with_auth(agent.put(&url), auth)
             .header("Content-Type", "application/octet-stream")
-            .send(bytes),
-        MAX_METADATA_BYTES,
-    )?;
+            .send(bytes)
+    })?;
     Ok(())
+}
+
+/// A request with the session's Authorization header, when it has one.
+fn with_auth<B>(request: ureq::RequestBuilder<B>, authorization: Option<&str>) -> ureq::RequestBuilder<B> {
+    match authorization {
+        Some(value) => request.header("Authorization", value),
+        None => request,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn challenges_parse_with_quotes_and_commas() {
+        let params = challenge_params(
+            r#"realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push""#,
+        );
+        assert_eq!(
+            params,
+            [
+                ("realm".to_string(), "https://auth.example/token".to_string()),
+                ("service".to_string(), "registry.example".to_string()),
+                ("scope".to_string(), "repository:a/b:pull,push".to_string()),
+            ]
+        );
+        assert_eq!(challenge_params("realm=x, service=y")[1], ("service".into(), "y".into()));
+    }
+
+    /// A registry with token authentication (what Docker Hub, GHCR and
+    /// Harbor do): every request without the token gets a `Bearer`
+    /// challenge naming the realm; the realm hands out the token,
+    /// anonymously as for public images. Served from a thread on loopback.
+    #[test]
+    fn bearer_challenges_are_answered_with_a_token_from_the_realm() {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let wasm = b"\0asm\x0d\0\x01\0".to_vec();
+        let config = br#"{}"#.to_vec();
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_MEDIA_TYPE,
+            "config": {"mediaType": WASM_CONFIG_MEDIA_TYPE, "digest": format!("sha256:{}", sha256_hex(&config)), "size": config.len()},
+            "layers": [{"mediaType": WASM_LAYER_MEDIA_TYPE, "digest": format!("sha256:{}", sha256_hex(&wasm)), "size": wasm.len()}],
+        }))
+        .unwrap();
+        let served = (manifest.clone(), wasm.clone());
+        let tokens_issued = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let issued = tokens_issued.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let mut stream = stream.unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request_line = String::new();
+                reader.read_line(&mut request_line).unwrap();
+                let mut authorized = false;
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    if line.trim().is_empty() {
+                        break;
+                    }
+                    authorized |= line.to_ascii_lowercase().starts_with("authorization: bearer t0k");
+                }
+                let path = request_line.split_whitespace().nth(1).unwrap_or("").to_string();
+                let (status, extra, body) = if path.starts_with("/token?") {
+                    assert!(path.contains("service=test-registry"), "{path}");
+                    assert!(path.contains("scope=repository%3Aa%2Fb%3Apull"), "{path}");
+                    issued.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    ("200 OK", String::new(), br#"{"token":"t0k"}"#.to_vec())
+                } else if !authorized {
+                    let challenge = format!(
+                        "WWW-Authenticate: Bearer realm=\"http://{addr}/token\",service=\"test-registry\",scope=\"repository:a/b:pull\"\r\n"
+                    );
+                    ("401 Unauthorized", challenge, b"{}".to_vec())
+                } else if path.contains("/manifests/") {
+                    ("200 OK", String::new(), served.0.clone())
+                } else {
+                    ("200 OK", String::new(), served.1.clone())
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(&body);
+            }
+        });
+        let reference: OciReference = format!("oci://{addr}/a/b:1").parse().unwrap();
+        let pulled = pull(&reference, false).unwrap();
+        assert_eq!(pulled.wasm, wasm);
+        assert_eq!(pulled.manifest_digest, format!("sha256:{}", sha256_hex(&manifest)));
+        // One token, reused for the blob.
+        assert_eq!(tokens_issued.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
 
     #[test]
     fn references_parse_and_bad_ones_say_why() {

@@ -23,16 +23,36 @@ struct Registry {
 
 impl Registry {
     fn start() -> Result<Registry> {
+        Self::start_with(None)
+    }
+
+    /// A registry that admits only `user` with `password` (htpasswd,
+    /// bcrypt, as `docker-registry` wants it: Basic authentication).
+    fn start_with_login(user: &str, password: &str) -> Result<Registry> {
+        Self::start_with(Some((user, password)))
+    }
+
+    fn start_with(login: Option<(&str, &str)>) -> Result<Registry> {
         let root = tempfile::tempdir()?;
         let addr = free_addr()?;
         let config = root.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
-                root.path().join("data").display()
-            ),
-        )?;
+        let mut text = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
+            root.path().join("data").display()
+        );
+        if let Some((user, password)) = login {
+            let out = Command::new("htpasswd")
+                .args(["-Bbn", user, password])
+                .output()
+                .context("htpasswd (apt-get install apache2-utils)")?;
+            let htpasswd = root.path().join("htpasswd");
+            std::fs::write(&htpasswd, &out.stdout)?;
+            text += &format!(
+                "auth:\n  htpasswd:\n    realm: lookout-test\n    path: {}\n",
+                htpasswd.display()
+            );
+        }
+        std::fs::write(&config, text)?;
         let child = Command::new("/usr/bin/docker-registry")
             .arg("serve")
             .arg(&config)
@@ -42,7 +62,8 @@ impl Registry {
             .context("starting docker-registry (apt-get install docker-registry)")?;
         let registry = Registry { child, addr, root };
         wait_for(Duration::from_secs(20), "docker-registry", || {
-            Ok(http_get(addr, "/v2/").ok().filter(|(s, _)| *s == 200))
+            let expected = if login.is_some() { 401 } else { 200 };
+            Ok(http_get(addr, "/v2/").ok().filter(|(s, _)| *s == expected))
         })?;
         Ok(registry)
     }
@@ -166,6 +187,70 @@ fn plugins_round_trip_through_a_real_oci_registry() -> Result {
     ]);
     assert!(!out.status.success());
     assert!(String::from_utf8(out.stderr)?.contains("404"));
+    Ok(())
+}
+
+#[test]
+fn registries_that_ask_for_credentials_get_them_from_the_environment_or_docker_config() -> Result {
+    let registry = Registry::start_with_login("ops", "s3cret")?;
+    let reference = format!("oci://{}/lookout/noop:1.0", registry.addr);
+    let publisher = Lookout::new();
+    publisher.install("lookout_plugin_noop")?;
+    let push = |env: &[(&str, &str)]| {
+        publisher
+            .command()
+            .env_remove("LOOKOUT_REGISTRY_USERNAME")
+            .env_remove("LOOKOUT_REGISTRY_PASSWORD")
+            .env("DOCKER_CONFIG", publisher.data.path().join("no-docker"))
+            .envs(env.iter().copied())
+            .args(["plugin", "push", "noop", &reference])
+            .output()
+    };
+
+    // Anonymous: refused, saying how to give credentials.
+    let out = push(&[])?;
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr)?;
+    assert!(
+        err.contains("401") && err.contains("LOOKOUT_REGISTRY_USERNAME") && err.contains("docker login"),
+        "{err}"
+    );
+    // Wrong password: refused, naming whose credentials and from where.
+    let out = push(&[("LOOKOUT_REGISTRY_USERNAME", "ops"), ("LOOKOUT_REGISTRY_PASSWORD", "guess")])?;
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr)?;
+    assert!(err.contains("credentials of ops") && err.contains("were refused"), "{err}");
+    // Right password: pushed.
+    let out = push(&[("LOOKOUT_REGISTRY_USERNAME", "ops"), ("LOOKOUT_REGISTRY_PASSWORD", "s3cret")])?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // Installing with what `docker login` leaves in config.json.
+    let docker = tempfile::tempdir()?;
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode("ops:s3cret");
+    std::fs::write(
+        docker.path().join("config.json"),
+        format!(r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#, registry.addr),
+    )?;
+    let consumer = Lookout::new();
+    let out = consumer
+        .command()
+        .env_remove("LOOKOUT_REGISTRY_USERNAME")
+        .env_remove("LOOKOUT_REGISTRY_PASSWORD")
+        .env("DOCKER_CONFIG", docker.path())
+        .args(["plugin", "install", &reference])
+        .output()?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(installed(&consumer)?.contains("noop"));
+    // Without them the same install is refused and nothing is installed.
+    let stranger = Lookout::new();
+    let out = stranger
+        .command()
+        .env("DOCKER_CONFIG", stranger.data.path())
+        .args(["plugin", "install", &reference])
+        .output()?;
+    assert!(!out.status.success());
+    assert!(!installed(&stranger)?.contains("noop"));
     Ok(())
 }
 

@@ -268,6 +268,8 @@ const TEST_PEERS: &[(&str, &str)] = &[
     ("redis-server", "redis-server"),
     ("postgresql", "/usr/lib/postgresql/15/bin/initdb"),
     ("docker-registry", "docker-registry"),
+    // htpasswd, for the registry that asks for credentials.
+    ("apache2-utils", "htpasswd"),
 ];
 
 /// Python packages of the real peers (module to import, PyPI package).
