@@ -105,9 +105,11 @@ export async function probe(target, configText, timeoutMs) {
     response = await fetch(summaryUrl(target), { headers: { accept: "application/json" }, signal: abort.signal });
     body = await response.text();
   } catch (error) {
-    // fetch() reports every network failure as the same TypeError.
+    // fetch() reports every network failure, a denied request included,
+    // as the same TypeError: only our own timeout can be told apart (the
+    // host logs a denial at warn).
     const message = error && error.message ? error.message : String(error);
-    const reason = abort.signal.aborted ? "timeout" : /denied/i.test(message) ? "denied" : "connect";
+    const reason = abort.signal.aborted ? "timeout" : "connect";
     return finish(false, reason, `request failed: ${message}`);
   } finally {
     clearTimeout(timer);

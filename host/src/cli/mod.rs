@@ -174,6 +174,16 @@ struct OneShotArgs {
     /// plugin may read (`lookout:plugin/filesystem-stats`), or `*`.
     #[arg(long = "grant-statfs", value_name = "PATH")]
     grant_statfs: Vec<String>,
+    /// Extra UDP host:port grant (repeatable).
+    #[arg(long = "grant-udp", value_name = "PATTERN")]
+    grant_udp: Vec<String>,
+    /// Extra read-only directory (repeatable): an absolute path the plugin
+    /// may open files under.
+    #[arg(long = "grant-files", value_name = "PATH")]
+    grant_files: Vec<String>,
+    /// Extra environment variable the plugin may read (repeatable).
+    #[arg(long = "grant-env", value_name = "NAME")]
+    grant_env: Vec<String>,
 }
 
 impl OneShot {
@@ -185,6 +195,9 @@ impl OneShot {
             grant_tcp,
             grant_icmp,
             grant_statfs,
+            grant_udp,
+            grant_files,
+            grant_env,
         } = args;
         let timeout = crate::config::parse_duration(&timeout)
             .map_err(|e| anyhow::anyhow!("--timeout: {e}"))?;
@@ -197,7 +210,9 @@ impl OneShot {
             tcp: grant_tcp,
             icmp: grant_icmp,
             statfs: grant_statfs,
-            ..Default::default()
+            udp: grant_udp,
+            files: grant_files,
+            env: grant_env,
         };
         let grants = record.grants.union(&extra);
         let limits = crate::model::Limits {

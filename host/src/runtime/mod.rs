@@ -1019,7 +1019,11 @@ fn classify(
     limits: &Limits,
 ) -> InvocationError {
     let state = store.data();
-    let tail = stderr_summary(&String::from_utf8_lossy(&state.stderr.contents()))
+    let stderr = String::from_utf8_lossy(&state.stderr.contents()).into_owned();
+    if !stderr.is_empty() {
+        tracing::debug!(%stderr, "stderr of the failed invocation");
+    }
+    let tail = stderr_summary(&stderr)
         .map(|l| format!(" ({l})"))
         .unwrap_or_default();
     if state.limiter.hit.load(Ordering::Relaxed) {
@@ -1056,24 +1060,41 @@ fn classify(
     }
 }
 
-/// The line of a plugin's stderr that explains a trap: the message after
-/// Rust's "panicked at" line, else the last line that is not a `note:`.
+/// The line of a plugin's stderr that explains a trap: a Python
+/// exception (componentize-py prints the traceback, then panics with a
+/// generic message), else the message after Rust's "panicked at" line, else
+/// the last line that is not noise (`note:` lines, stack frames, the
+/// interpreters' abort notices).
 fn stderr_summary(stderr: &str) -> Option<String> {
-    let lines: Vec<&str> = stderr
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    if let Some(at) = lines
+        .iter()
+        .rposition(|l| l.trim() == "Traceback (most recent call last):")
+    {
+        let frames = &lines[at + 1..];
+        // The exception is the first unindented line after the frames.
+        if let Some(exception) = frames.iter().find(|l| !l.starts_with(' ')) {
+            let place = frames
+                .iter()
+                .filter_map(|l| l.trim().strip_prefix("File "))
+                .next_back()
+                .map(|frame| format!(" ({})", frame.replace('"', "")))
+                .unwrap_or_default();
+            return Some(format!("Python {}{place}", exception.trim()));
+        }
+    }
     if let Some(at) = lines.iter().rposition(|l| l.contains("panicked at"))
         && let Some(message) = lines.get(at + 1)
     {
-        return Some(format!("panicked: {message}"));
+        return Some(format!("panicked: {}", message.trim()));
     }
+    const NOISE: [&str; 2] = ["Redirecting call to abort() to mozalloc_abort", "Stack:"];
     lines
         .iter()
         .rev()
-        .find(|l| !l.starts_with("note:"))
-        .map(|l| l.to_string())
+        .map(|l| (l.starts_with(' ') || l.starts_with('\t'), l.trim()))
+        .find(|(frame, l)| !frame && !l.starts_with("note:") && !NOISE.contains(l))
+        .map(|(_, l)| l.to_string())
 }
 
 fn plugin_error(error: wit::PluginError) -> InvocationError {
@@ -1431,6 +1452,16 @@ mod tests {
             Some("memory allocation of 1048576 bytes failed")
         );
         assert_eq!(stderr_summary("\n  \n"), None);
+        let python = "Traceback (most recent call last):\n  File \"/0/app.py\", line 41, in probe\nKeyError: 'missing'\n\nthread '<unnamed>' (1) panicked at runtime/src/lib.rs:1293:29:\nPython function threw an unexpected exception\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n";
+        assert_eq!(
+            stderr_summary(python).as_deref(),
+            Some("Python KeyError: 'missing' (/0/app.py, line 41, in probe)")
+        );
+        let javascript = "invalid variant tag value `undefined` (received `TypeError: can't access property \"field\" of null`) specified for `PluginError`\nStack:\n  export_probe@/tmp/x/sources/initializer.js:20932:17\n\nRedirecting call to abort() to mozalloc_abort\n";
+        assert_eq!(
+            stderr_summary(javascript).as_deref(),
+            Some("invalid variant tag value `undefined` (received `TypeError: can't access property \"field\" of null`) specified for `PluginError`")
+        );
     }
 
     #[test]

@@ -103,7 +103,8 @@ impl Lang {
             Lang::Js => "Node.js 20 and npm (`npm install` fetches ComponentizeJS 0.23.0)",
             Lang::C => {
                 "Debian's `clang-19 lld-19 libclang-rt-19-dev-wasm32 wasi-libc make`, and \
-                 `cargo install wit-bindgen-cli wasm-tools`"
+                 `cargo install wit-bindgen-cli@0.61.1 --no-default-features --features c` and \
+                 `cargo install wasm-tools@1.258.3 --no-default-features --features component`"
             }
         }
     }
@@ -199,10 +200,14 @@ fn sources(lang: Lang, kind: Kind) -> Vec<Template> {
             t!("app.py", "python/probe.py"),
             t!("lookout_http.py", "python/lookout_http.py"),
         ],
-        (Lang::Python, Kind::Exporter) => vec![t!("app.py", "python/exporter.py")],
+        (Lang::Python, Kind::Exporter) => vec![
+            t!("app.py", "python/exporter.py"),
+            t!("lookout_http.py", "python/lookout_http.py"),
+        ],
         (Lang::Python, Kind::Detector) => vec![
             t!("app.py", "python/detector.py"),
             t!("detection.py", "python/detection.py"),
+            t!("lookout_http.py", "python/lookout_http.py"),
         ],
         (Lang::Python, Kind::Notifier) => vec![
             t!("app.py", "python/notifier.py"),
@@ -339,7 +344,7 @@ mod tests {
     /// to `SDK_FILES` would leave scaffolded Rust projects unbuildable.
     #[test]
     fn every_sdk_source_is_vendored() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-sdk");
+        let root = Path::new(&manifest_dir()).join("../plugin-sdk");
         let mut on_disk = Vec::new();
         let mut stack = vec![root.join("src"), root.join("tests")];
         while let Some(dir) = stack.pop() {
@@ -362,7 +367,7 @@ mod tests {
     /// The same for the contract.
     #[test]
     fn every_wit_file_is_embedded() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let root = Path::new(&manifest_dir()).join("..");
         let mut on_disk: Vec<String> = std::fs::read_dir(root.join("wit/deps"))
             .unwrap()
             .map(|e| format!("wit/deps/{}", e.unwrap().file_name().to_string_lossy()))
@@ -410,5 +415,11 @@ mod tests {
         let c = dir.path().join("c-probe");
         let adapter = std::fs::read(c.join("wasi_snapshot_preview1.reactor.wasm")).unwrap();
         assert_eq!(&adapter[..4], b"\0asm");
+    }
+
+    /// Read at run time: a build cache shared between checkouts keeps the
+    /// compile-time path of whichever checkout built it first.
+    fn manifest_dir() -> std::ffi::OsString {
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
     }
 }

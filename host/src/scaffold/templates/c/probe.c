@@ -55,6 +55,8 @@ bool exports_probe_probe(probe_string_t *target, probe_string_t *config, uint32_
     return false;
   }
   memset(ret, 0, sizeof *ret);
+  struct timespec started, finished;
+  clock_gettime(CLOCK_MONOTONIC, &started);
   struct stat info;
   char message[512];
   if (stat(path, &info) != 0) {
@@ -71,6 +73,8 @@ bool exports_probe_probe(probe_string_t *target, probe_string_t *config, uint32_
       ret->failure_reason.val = LOOKOUT_PLUGIN_TYPES_FAILURE_REASON_OTHER;
     }
   }
+  clock_gettime(CLOCK_MONOTONIC, &finished);
+  ret->duration_seconds = (finished.tv_sec - started.tv_sec) + (finished.tv_nsec - started.tv_nsec) / 1e9;
   add_sample(ret, "probe_success", ret->success ? 1 : 0);
   probe_string_dup(&ret->message, message);
   free(path), free(text);

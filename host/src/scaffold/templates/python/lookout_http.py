@@ -55,12 +55,17 @@ def request(method, url, headers, timeout_ms, body=None):
         future = outgoing_handler.handle(outgoing, options)
     except Err as error:
         raise HttpError(*reason_of(error.value))
-    if body is not None:
-        stream = outgoing_body.write()
-        for start in range(0, len(body), 4096):
-            stream.blocking_write_and_flush(body[start:start + 4096])
-        stream.__exit__(None, None, None)
-    http.OutgoingBody.finish(outgoing_body, None)
+    # A request the host refuses (no grant, no connection) closes the body
+    # stream: stop writing, and let the response say why.
+    try:
+        if body is not None:
+            stream = outgoing_body.write()
+            for start in range(0, len(body), 4096):
+                stream.blocking_write_and_flush(body[start:start + 4096])
+            stream.__exit__(None, None, None)
+        http.OutgoingBody.finish(outgoing_body, None)
+    except Err:
+        pass
     future.subscribe().block()
     outcome = future.get()
     if outcome is None or isinstance(outcome, Err):
