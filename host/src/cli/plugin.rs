@@ -209,9 +209,15 @@ pub async fn run(command: PluginCommand, data: &Path) -> anyhow::Result<()> {
             } else {
                 GrantPolicy::Requested
             };
+            let progress = CompileProgress::new(data, &source, wasm.len() as u64);
             let pending = registry
-                .prepare_upgrade(&name, wasm, &origin, policy, signed_by, || {})
-                .await?;
+                .prepare_upgrade(&name, wasm, &origin, policy, signed_by, || {
+                    progress.start()
+                })
+                .await;
+            // Cleared before the consent question.
+            progress.finish(pending.is_ok());
+            let pending = pending?;
             let (old, new) = (&pending.old, &pending.new);
             if old.sha256 == new.sha256 {
                 println!(
