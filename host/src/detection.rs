@@ -75,7 +75,13 @@ const EPISODES_KEPT: usize = 10_000;
 const EPISODE_MEMORY_MS: i64 = 24 * 3600 * 1000;
 
 /// Format of a persisted series state.
-const PERSISTED_VERSION: u8 = 1;
+const PERSISTED_VERSION: u8 = 2;
+/// Version 1 lacked the verdict block (score, open anomaly, recent
+/// verdicts); such states still load, as not anomalous.
+const PERSISTED_VERSION_1: u8 = 1;
+/// The key, in a job's states, of the anomalies that ended (JSON), so
+/// insights survive a restart; no series key starts with a control byte.
+const ENDED_KEY: &str = "\u{1}ended";
 
 /// Series keys with their last values, and their requests, for one call.
 type Shard = (Vec<(String, f64)>, Vec<DetectRequest>);
@@ -100,6 +106,8 @@ struct DetectorState {
     last_checkpoint_ms: Option<i64>,
     /// Series dropped since the last checkpoint, whose states it deletes.
     forgotten: Vec<String>,
+    /// `ended` changed since the last checkpoint.
+    ended_dirty: bool,
 }
 
 struct SeriesState {
@@ -121,7 +129,7 @@ struct SeriesState {
     dirty: bool,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 struct Episode {
     detector: String,
     labels: BTreeMap<String, String>,
@@ -149,6 +157,14 @@ impl DetectionBoard {
                     Ok(saved) => {
                         let mut stale = Vec::new();
                         for (key, bytes) in saved {
+                            if key == ENDED_KEY {
+                                // What happened stays true under a new config.
+                                match serde_json::from_slice::<VecDeque<Episode>>(&bytes) {
+                                    Ok(ended) => state.ended = ended,
+                                    Err(e) => tracing::warn!(detector = %job.name, error = %e, "unreadable ended anomalies; starting without them"),
+                                }
+                                continue;
+                            }
                             match decode_persisted(&bytes, fingerprint) {
                                 Some(series) => {
                                     state.last_tick_ms = state.last_tick_ms.max(Some(series.last_ms));
@@ -569,6 +585,7 @@ impl DetectorTask {
                         peak_score,
                     };
                     state.ended.push_back(episode);
+                    state.ended_dirty = true;
                 }
             }
         }
@@ -594,6 +611,7 @@ impl DetectorTask {
                 .is_some_and(|e| e.ended_ms.unwrap_or(now) < now - EPISODE_MEMORY_MS)
         {
             state.ended.pop_front();
+            state.ended_dirty = true;
         }
         state.rounds += 1;
         state.last_round_ms = Some(now);
@@ -632,6 +650,10 @@ impl DetectorTask {
                 })
                 .collect();
             changed.extend(state.forgotten.drain(..).map(|key| (key, None)));
+            if std::mem::take(&mut state.ended_dirty) {
+                let ended = serde_json::to_vec(&state.ended).expect("episodes serialise");
+                changed.push((ENDED_KEY.to_string(), Some(ended)));
+            }
             changed
         };
         if changed.is_empty() {
@@ -678,6 +700,7 @@ impl DetectorState {
                     ended_ms: Some(series.last_ms),
                     peak_score: series.peak_score,
                 });
+                self.ended_dirty = true;
             }
             self.forgotten.push(key);
         }
@@ -866,22 +889,37 @@ fn fingerprint(job: &DetectorJob) -> u64 {
 
 /// version, fingerprint, last point ms, labels (JSON, length-prefixed),
 /// then the plugin's saved bytes.
+/// A series' persisted state: version, job fingerprint, last point's
+/// time, labels (JSON), the verdict block — latest score, whether an
+/// anomaly is open and since when, its peak, the recent verdicts, the last
+/// value — and the plugin's own saved bytes.
 fn encode_persisted(series: &SeriesState, fingerprint: u64) -> Vec<u8> {
     let labels = serde_json::to_vec(&series.labels).expect("labels serialise");
     let saved = series.saved.as_deref().unwrap_or_default();
-    let mut out = Vec::with_capacity(21 + labels.len() + saved.len());
+    let mut out = Vec::with_capacity(21 + VERDICT_BLOCK + labels.len() + saved.len());
     out.push(PERSISTED_VERSION);
     out.extend_from_slice(&fingerprint.to_le_bytes());
     out.extend_from_slice(&series.last_ms.to_le_bytes());
     out.extend_from_slice(&(labels.len() as u32).to_le_bytes());
     out.extend_from_slice(&labels);
+    out.extend_from_slice(&series.score.to_le_bytes());
+    out.push(u8::from(series.anomalous));
+    out.extend_from_slice(&series.since_ms.unwrap_or(i64::MIN).to_le_bytes());
+    out.extend_from_slice(&series.peak_score.to_le_bytes());
+    out.extend_from_slice(&series.recent.to_le_bytes());
+    out.extend_from_slice(&series.recent_len.to_le_bytes());
+    out.extend_from_slice(&series.last_value.to_le_bytes());
     out.extend_from_slice(saved);
     out
 }
 
+/// Bytes of the verdict block: score, anomalous, since, peak, recent,
+/// recent_len, the series' last value.
+const VERDICT_BLOCK: usize = 8 + 1 + 8 + 8 + 4 + 4 + 8;
+
 fn decode_persisted(bytes: &[u8], fingerprint: u64) -> Option<SeriesState> {
     let (&version, rest) = bytes.split_first()?;
-    if version != PERSISTED_VERSION || rest.len() < 20 {
+    if !(version == PERSISTED_VERSION || version == PERSISTED_VERSION_1) || rest.len() < 20 {
         return None;
     }
     let found = u64::from_le_bytes(rest[0..8].try_into().ok()?);
@@ -891,8 +929,34 @@ fn decode_persisted(bytes: &[u8], fingerprint: u64) -> Option<SeriesState> {
     let last_ms = i64::from_le_bytes(rest[8..16].try_into().ok()?);
     let len = u32::from_le_bytes(rest[16..20].try_into().ok()?) as usize;
     let labels: Vec<(String, String)> = serde_json::from_slice(rest.get(20..20 + len)?).ok()?;
-    let saved = rest[20 + len..].to_vec();
+    let mut at = 20 + len;
+    let mut verdicts = None;
+    if version == PERSISTED_VERSION {
+        let block = rest.get(at..at + VERDICT_BLOCK)?;
+        let f64_at = |i: usize| block[i..i + 8].try_into().map(f64::from_le_bytes);
+        let since = i64::from_le_bytes(block[9..17].try_into().ok()?);
+        verdicts = Some((
+            f64_at(0).ok()?,
+            block[8] != 0,
+            (since != i64::MIN).then_some(since),
+            f64_at(17).ok()?,
+            u32::from_le_bytes(block[25..29].try_into().ok()?),
+            u32::from_le_bytes(block[29..33].try_into().ok()?),
+            f64_at(33).ok()?,
+        ));
+        at += VERDICT_BLOCK;
+    }
+    let saved = rest[at..].to_vec();
     let mut series = SeriesState::new(labels, Some(saved), last_ms);
+    if let Some((score, anomalous, since_ms, peak_score, recent, recent_len, last_value)) = verdicts {
+        series.last_value = last_value;
+        series.score = score;
+        series.anomalous = anomalous;
+        series.since_ms = since_ms;
+        series.peak_score = peak_score;
+        series.recent = recent;
+        series.recent_len = recent_len.min(CONFIDENCE_POINTS);
+    }
     series.dirty = false;
     Some(series)
 }
@@ -930,13 +994,35 @@ mod tests {
             labels: vec![("__name__".into(), "up".into()), ("job".into(), "a".into())],
             saved: Some(vec![1, 2, 3]),
             last_ms: 42,
+            last_value: 7.5,
             ..blank()
         };
+        let mut series = series;
+        series.learn(&verdict(40, false));
+        series.learn(&verdict(41, true));
+        series.learn(&verdict(42, true));
         let bytes = encode_persisted(&series, fingerprint(&j));
         let back = decode_persisted(&bytes, fingerprint(&j)).unwrap();
         assert_eq!(back.labels, series.labels);
         assert_eq!(back.saved, Some(vec![1, 2, 3]));
         assert_eq!(back.last_ms, 42);
+        // The open anomaly and the recent verdicts come back with it.
+        assert!(back.anomalous);
+        assert_eq!(back.since_ms, Some(41));
+        assert_eq!(back.peak_score, 5.0);
+        assert_eq!(back.score, 5.0);
+        assert_eq!(back.confidence(), series.confidence());
+        assert_eq!(back.last_value, 7.5);
+        // A state written by version 1 (no verdict block) still loads.
+        let labels = serde_json::to_vec(&series.labels).unwrap();
+        let mut v1 = vec![PERSISTED_VERSION_1];
+        v1.extend_from_slice(&fingerprint(&j).to_le_bytes());
+        v1.extend_from_slice(&42i64.to_le_bytes());
+        v1.extend_from_slice(&(labels.len() as u32).to_le_bytes());
+        v1.extend_from_slice(&labels);
+        v1.extend_from_slice(&[1, 2, 3]);
+        let old = decode_persisted(&v1, fingerprint(&j)).unwrap();
+        assert_eq!((old.saved, old.last_ms, old.anomalous), (Some(vec![1, 2, 3]), 42, false));
         let other = DetectorJob {
             config_json: r#"{"threshold":4}"#.into(),
             ..job()

@@ -159,6 +159,22 @@ fn detectors_learn_history_report_anomalies_and_keep_state_over_kill_9() -> Resu
     import(&lookout, &om)?;
     let served = lookout.serve(&config("2m"))?;
     assert_eq!(served.data("/api/v1/detectors")?[0]["series"], 3);
+    // The anomalies open at the checkpoint are open after the restart, with
+    // the same start, though b and c have no new point to judge.
+    let after = served.data("/api/v1/anomalies")?;
+    let mut reopened: Vec<(&str, &Value)> = after
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (instance(a), &a["started_ms"]))
+        .collect();
+    reopened.sort_by_key(|(i, _)| *i);
+    let mut before: Vec<(&str, &Value)> = anomalies.iter().map(|a| (instance(a), &a["started_ms"])).collect();
+    before.sort_by_key(|(i, _)| *i);
+    assert!(before.iter().all(|(_, started)| started.is_i64()), "{before:?}");
+    assert_eq!(reopened, before, "{after}");
+    let insights = served.data("/api/v1/insights?window=5m")?;
+    assert_eq!(instance(&insights[0]["probable_cause"]), "b", "{insights}");
     let scored = wait_for(Duration::from_secs(30), "scores after the restart", || {
         let r = served.data(&format!(
             "/api/v1/query?query={}&time={}",
