@@ -284,6 +284,25 @@ fn plugin_new_projects_build_with_their_readme_command_install_and_run() -> Resu
                 }
                 _ => ensure!(out.status.success() && stdout.starts_with("delivered: "), "{name}: {stdout}{stderr}"),
             }
+            // A notifier whose POST is refused — by the sandbox (no grant)
+            // or by a closed port — reports a transient error to retry,
+            // never a trap (StarlingMonkey traps when a request body it is
+            // still writing breaks).
+            if kind == "notifier" && lang != "c" {
+                let closed = crate::support::free_addr()?;
+                let url = format!("http://{closed}/hook");
+                let config = json!({ "url": url }).to_string();
+                let grant = closed.to_string();
+                let notify = |grants: &[&str]| {
+                    let mut args = vec!["notify", &name, "--notification", notification.to_str().unwrap(), "--config", &config];
+                    args.extend_from_slice(grants);
+                    lookout.run(&args)
+                };
+                for (what, out) in [("denied", notify(&[])), ("refused", notify(&["--grant-http", &grant]))] {
+                    let stderr = String::from_utf8_lossy(&out.stderr);
+                    ensure!(!out.status.success() && stderr.contains("(plugin_transient)"), "{name}, {what}: {stderr}");
+                }
+            }
         }
     }
     Ok(())

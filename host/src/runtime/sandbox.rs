@@ -201,6 +201,9 @@ impl WasiHttpHooks for HttpPolicy {
                 plugin = %self.identity.plugin, job = %self.identity.job, target = %self.identity.target,
                 denied = %uri, "capability denied: outbound HTTP to a host not granted"
             );
+            // Read what the guest writes of the body until it stops (see
+            // `GuestBody`).
+            drop(GuestBody::forward(request.into_body()));
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
         // wasi-http's own timeouts default to 600 s; nothing may outlive the
@@ -214,6 +217,8 @@ impl WasiHttpHooks for HttpPolicy {
             between_bytes_timeout: clamp(options.between_bytes_timeout),
         };
         drop(fut);
+        let (parts, body) = request.into_parts();
+        let request = http::Request::from_parts(parts, GuestBody::forward(body));
         Box::new(async move {
             use http_body_util::BodyExt;
             let (response, io) =
@@ -224,6 +229,57 @@ impl WasiHttpHooks for HttpPolicy {
                     as Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
             ))
         })
+    }
+}
+
+/// The body of a guest's outgoing request, read to its end by a task of
+/// its own whatever becomes of the request. When a request fails (refused,
+/// denied) while the guest is still writing its body, a dropped body would
+/// break the guest's output stream, and some guest runtimes (StarlingMonkey,
+/// behind JavaScript's `fetch`) trap on that instead of reporting the
+/// request's error; drained, the guest's writes succeed and it sees the
+/// error the response carries.
+struct GuestBody {
+    frames: tokio::sync::mpsc::Receiver<Result<http_body::Frame<bytes::Bytes>, wasmtime_wasi_http::Error>>,
+    size_hint: http_body::SizeHint,
+}
+
+impl GuestBody {
+    /// Forwards `body` to the returned body for as long as it is read, then
+    /// drains the rest.
+    fn forward(body: wasmtime_wasi_http::WasiBody) -> wasmtime_wasi_http::WasiBody {
+        use http_body::Body as _;
+        use http_body_util::BodyExt;
+        let size_hint = body.size_hint();
+        let (sender, frames) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(async move {
+            let mut body = body;
+            let mut sender = Some(sender);
+            while let Some(frame) = body.frame().await {
+                if let Some(to) = &sender
+                    && to.send(frame).await.is_err()
+                {
+                    sender = None; // the request is gone: keep draining
+                }
+            }
+        });
+        GuestBody { frames, size_hint }.boxed_unsync()
+    }
+}
+
+impl http_body::Body for GuestBody {
+    type Data = bytes::Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        self.frames.poll_recv(cx)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.size_hint.clone()
     }
 }
 
