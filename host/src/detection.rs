@@ -948,7 +948,8 @@ fn decode_persisted(bytes: &[u8], fingerprint: u64) -> Option<SeriesState> {
     }
     let saved = rest[at..].to_vec();
     let mut series = SeriesState::new(labels, Some(saved), last_ms);
-    if let Some((score, anomalous, since_ms, peak_score, recent, recent_len, last_value)) = verdicts {
+    if let Some((score, anomalous, since_ms, peak_score, recent, recent_len, last_value)) = verdicts
+    {
         series.last_value = last_value;
         series.score = score;
         series.anomalous = anomalous;
@@ -1022,7 +1023,10 @@ mod tests {
         v1.extend_from_slice(&labels);
         v1.extend_from_slice(&[1, 2, 3]);
         let old = decode_persisted(&v1, fingerprint(&j)).unwrap();
-        assert_eq!((old.saved, old.last_ms, old.anomalous), (Some(vec![1, 2, 3]), 42, false));
+        assert_eq!(
+            (old.saved, old.last_ms, old.anomalous),
+            (Some(vec![1, 2, 3]), 42, false)
+        );
         let other = DetectorJob {
             config_json: r#"{"threshold":4}"#.into(),
             ..job()

@@ -175,7 +175,11 @@ pub struct Credentials {
 
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (password hidden) from {}", self.username, self.origin)
+        write!(
+            f,
+            "{} (password hidden) from {}",
+            self.username, self.origin
+        )
     }
 }
 
@@ -211,7 +215,10 @@ impl Credentials {
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(entry.get("auth")?.as_str()?)
             .ok()?;
-        let (username, password) = String::from_utf8(decoded).ok()?.split_once(':').map(|(u, p)| (u.to_string(), p.to_string()))?;
+        let (username, password) = String::from_utf8(decoded)
+            .ok()?
+            .split_once(':')
+            .map(|(u, p)| (u.to_string(), p.to_string()))?;
         Some(Credentials {
             username,
             password,
@@ -222,7 +229,10 @@ impl Credentials {
     fn basic(&self) -> String {
         use base64::Engine as _;
         let pair = format!("{}:{}", self.username, self.password);
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair))
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        )
     }
 }
 
@@ -287,7 +297,12 @@ impl Session {
                 let query: Vec<String> = params
                     .iter()
                     .filter(|(k, _)| k == "service" || k == "scope")
-                    .map(|(k, v)| format!("{k}={}", form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()))
+                    .map(|(k, v)| {
+                        format!(
+                            "{k}={}",
+                            form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()
+                        )
+                    })
                     .collect();
                 if !query.is_empty() {
                     url.push(if url.contains('?') { '&' } else { '?' });
@@ -297,16 +312,31 @@ impl Session {
                 if let Some(credentials) = &self.credentials {
                     request = request.header("Authorization", credentials.basic());
                 }
-                let body = read_ok(&url, request.call(), MAX_METADATA_BYTES, &self.registry, self.credentials.as_ref()).ok()?;
+                let body = read_ok(
+                    &url,
+                    request.call(),
+                    MAX_METADATA_BYTES,
+                    &self.registry,
+                    self.credentials.as_ref(),
+                )
+                .ok()?;
                 let token: serde_json::Value = serde_json::from_slice(&body).ok()?;
-                let token = token.get("token").or_else(|| token.get("access_token"))?.as_str()?;
+                let token = token
+                    .get("token")
+                    .or_else(|| token.get("access_token"))?
+                    .as_str()?;
                 Some(format!("Bearer {token}"))
             }
             _ => None,
         }
     }
 
-    fn read(&mut self, url: &str, limit: u64, request: impl Fn(&ureq::Agent, Option<&str>) -> Reply) -> Result<Vec<u8>, FetchError> {
+    fn read(
+        &mut self,
+        url: &str,
+        limit: u64,
+        request: impl Fn(&ureq::Agent, Option<&str>) -> Reply,
+    ) -> Result<Vec<u8>, FetchError> {
         let reply = self.send(url, request);
         read_ok(url, reply, limit, &self.registry, self.credentials.as_ref())
     }
@@ -317,7 +347,11 @@ fn challenge_params(text: &str) -> Vec<(String, String)> {
     let mut params = Vec::new();
     let mut rest = text.trim();
     while let Some((key, after)) = rest.split_once('=') {
-        let key = key.trim().trim_start_matches(',').trim().to_ascii_lowercase();
+        let key = key
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
         let after = after.trim_start();
         let (value, remainder) = if let Some(quoted) = after.strip_prefix('"') {
             match quoted.split_once('"') {
@@ -602,10 +636,19 @@ fn upload_blob(
     }
     let url = format!("{base}/blobs/uploads/");
     let started = session
-        .send(&url, |agent, auth| with_auth(agent.post(&url), auth).send_empty())
+        .send(&url, |agent, auth| {
+            with_auth(agent.post(&url), auth).send_empty()
+        })
         .map_err(|e| http_error(&url, e.to_string()))?;
     if started.status().as_u16() != 202 {
-        return read_ok(&url, Ok(started), MAX_METADATA_BYTES, &session.registry, session.credentials.as_ref()).and_then(|_| {
+        return read_ok(
+            &url,
+            Ok(started),
+            MAX_METADATA_BYTES,
+            &session.registry,
+            session.credentials.as_ref(),
+        )
+        .and_then(|_| {
             Err(http_error(
                 &url,
                 "the registry did not start an upload (expected 202)",
@@ -636,7 +679,10 @@ fn upload_blob(
 }
 
 /// A request with the session's Authorization header, when it has one.
-fn with_auth<B>(request: ureq::RequestBuilder<B>, authorization: Option<&str>) -> ureq::RequestBuilder<B> {
+fn with_auth<B>(
+    request: ureq::RequestBuilder<B>,
+    authorization: Option<&str>,
+) -> ureq::RequestBuilder<B> {
     match authorization {
         Some(value) => request.header("Authorization", value),
         None => request,
@@ -655,12 +701,18 @@ mod tests {
         assert_eq!(
             params,
             [
-                ("realm".to_string(), "https://auth.example/token".to_string()),
+                (
+                    "realm".to_string(),
+                    "https://auth.example/token".to_string()
+                ),
                 ("service".to_string(), "registry.example".to_string()),
                 ("scope".to_string(), "repository:a/b:pull,push".to_string()),
             ]
         );
-        assert_eq!(challenge_params("realm=x, service=y")[1], ("service".into(), "y".into()));
+        assert_eq!(
+            challenge_params("realm=x, service=y")[1],
+            ("service".into(), "y".into())
+        );
     }
 
     /// A registry with token authentication (what Docker Hub, GHCR and
@@ -697,9 +749,15 @@ mod tests {
                     if line.trim().is_empty() {
                         break;
                     }
-                    authorized |= line.to_ascii_lowercase().starts_with("authorization: bearer t0k");
+                    authorized |= line
+                        .to_ascii_lowercase()
+                        .starts_with("authorization: bearer t0k");
                 }
-                let path = request_line.split_whitespace().nth(1).unwrap_or("").to_string();
+                let path = request_line
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or("")
+                    .to_string();
                 let (status, extra, body) = if path.starts_with("/token?") {
                     assert!(path.contains("service=test-registry"), "{path}");
                     assert!(path.contains("scope=repository%3Aa%2Fb%3Apull"), "{path}");
@@ -726,7 +784,10 @@ mod tests {
         let reference: OciReference = format!("oci://{addr}/a/b:1").parse().unwrap();
         let pulled = pull(&reference, false).unwrap();
         assert_eq!(pulled.wasm, wasm);
-        assert_eq!(pulled.manifest_digest, format!("sha256:{}", sha256_hex(&manifest)));
+        assert_eq!(
+            pulled.manifest_digest,
+            format!("sha256:{}", sha256_hex(&manifest))
+        );
         // One token, reused for the blob.
         assert_eq!(tokens_issued.load(std::sync::atomic::Ordering::SeqCst), 1);
     }

@@ -169,9 +169,15 @@ fn detectors_learn_history_report_anomalies_and_keep_state_over_kill_9() -> Resu
         .map(|a| (instance(a), &a["started_ms"]))
         .collect();
     reopened.sort_by_key(|(i, _)| *i);
-    let mut before: Vec<(&str, &Value)> = anomalies.iter().map(|a| (instance(a), &a["started_ms"])).collect();
+    let mut before: Vec<(&str, &Value)> = anomalies
+        .iter()
+        .map(|a| (instance(a), &a["started_ms"]))
+        .collect();
     before.sort_by_key(|(i, _)| *i);
-    assert!(before.iter().all(|(_, started)| started.is_i64()), "{before:?}");
+    assert!(
+        before.iter().all(|(_, started)| started.is_i64()),
+        "{before:?}"
+    );
     assert_eq!(reopened, before, "{after}");
     let insights = served.data("/api/v1/insights?window=5m")?;
     assert_eq!(instance(&insights[0]["probable_cause"]), "b", "{insights}");

@@ -212,17 +212,32 @@ fn registries_that_ask_for_credentials_get_them_from_the_environment_or_docker_c
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr)?;
     assert!(
-        err.contains("401") && err.contains("LOOKOUT_REGISTRY_USERNAME") && err.contains("docker login"),
+        err.contains("401")
+            && err.contains("LOOKOUT_REGISTRY_USERNAME")
+            && err.contains("docker login"),
         "{err}"
     );
     // Wrong password: refused, naming whose credentials and from where.
-    let out = push(&[("LOOKOUT_REGISTRY_USERNAME", "ops"), ("LOOKOUT_REGISTRY_PASSWORD", "guess")])?;
+    let out = push(&[
+        ("LOOKOUT_REGISTRY_USERNAME", "ops"),
+        ("LOOKOUT_REGISTRY_PASSWORD", "guess"),
+    ])?;
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr)?;
-    assert!(err.contains("credentials of ops") && err.contains("were refused"), "{err}");
+    assert!(
+        err.contains("credentials of ops") && err.contains("were refused"),
+        "{err}"
+    );
     // Right password: pushed.
-    let out = push(&[("LOOKOUT_REGISTRY_USERNAME", "ops"), ("LOOKOUT_REGISTRY_PASSWORD", "s3cret")])?;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = push(&[
+        ("LOOKOUT_REGISTRY_USERNAME", "ops"),
+        ("LOOKOUT_REGISTRY_PASSWORD", "s3cret"),
+    ])?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // Installing with what `docker login` leaves in config.json.
     let docker = tempfile::tempdir()?;
@@ -230,7 +245,10 @@ fn registries_that_ask_for_credentials_get_them_from_the_environment_or_docker_c
     let auth = base64::engine::general_purpose::STANDARD.encode("ops:s3cret");
     std::fs::write(
         docker.path().join("config.json"),
-        format!(r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#, registry.addr),
+        format!(
+            r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#,
+            registry.addr
+        ),
     )?;
     let consumer = Lookout::new();
     let out = consumer
@@ -240,7 +258,11 @@ fn registries_that_ask_for_credentials_get_them_from_the_environment_or_docker_c
         .env("DOCKER_CONFIG", docker.path())
         .args(["plugin", "install", &reference])
         .output()?;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(installed(&consumer)?.contains("noop"));
     // Without them the same install is refused and nothing is installed.
     let stranger = Lookout::new();

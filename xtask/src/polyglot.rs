@@ -33,7 +33,10 @@ const WASM_TOOLS: &str = "1.258.3";
 pub const C_PACKAGES: &[(&str, &str)] = &[
     ("clang-19", "clang-19"),
     ("lld-19", "wasm-ld-19"),
-    ("libclang-rt-19-dev-wasm32", "/usr/lib/llvm-19/lib/clang/19/lib/wasi/libclang_rt.builtins-wasm32.a"),
+    (
+        "libclang-rt-19-dev-wasm32",
+        "/usr/lib/llvm-19/lib/clang/19/lib/wasi/libclang_rt.builtins-wasm32.a",
+    ),
     ("wasi-libc", "/usr/lib/wasm32-wasi/libc.a"),
     ("make", "make"),
 ];
@@ -41,14 +44,18 @@ pub const C_PACKAGES: &[(&str, &str)] = &[
 pub fn toolchains() -> PathBuf {
     std::env::var_os("LOOKOUT_TOOLCHAINS")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache/lookout/toolchains")))
+        .or_else(|| {
+            std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache/lookout/toolchains"))
+        })
         .unwrap_or_else(|| workspace_root().join("target/toolchains"))
 }
 
 /// `PATH` with `dir` in front.
 fn path_with(dir: &Path) -> std::ffi::OsString {
     let mut paths = vec![dir.to_path_buf()];
-    paths.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+    paths.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
     std::env::join_paths(paths).expect("PATH entries")
 }
 
@@ -61,7 +68,9 @@ pub fn build(out: &Path) -> anyhow::Result<()> {
     build_c(&tools, out).context("building the C plugin (plugins/load)")?;
     for (_, stem) in PLUGINS {
         let path = out.join(format!("{stem}.wasm"));
-        let size = std::fs::metadata(&path).with_context(|| format!("expected {}", path.display()))?.len();
+        let size = std::fs::metadata(&path)
+            .with_context(|| format!("expected {}", path.display()))?
+            .len();
         eprintln!("  {:<40} {:>8} bytes", path.display(), size);
     }
     Ok(())
@@ -69,7 +78,9 @@ pub fn build(out: &Path) -> anyhow::Result<()> {
 
 fn output_of(command: &mut Command) -> Option<String> {
     let out = command.output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn build_python(tools: &Path, out: &Path) -> anyhow::Result<()> {

@@ -29,7 +29,12 @@ pub fn write() -> anyhow::Result<()> {
 fn prose(docs: &[&str]) -> String {
     let mut out = String::new();
     for line in docs {
-        out.push_str(line.trim_start().trim_start_matches("///").strip_prefix(' ').unwrap_or(""));
+        out.push_str(
+            line.trim_start()
+                .trim_start_matches("///")
+                .strip_prefix(' ')
+                .unwrap_or(""),
+        );
         out.push('\n');
     }
     out
@@ -38,14 +43,25 @@ fn prose(docs: &[&str]) -> String {
 /// The name a top-level or member declaration introduces, and its kind.
 fn declared(line: &str) -> Option<(&str, &str)> {
     let line = line.trim();
-    for kind in ["interface", "world", "record", "enum", "variant", "resource", "flags", "type"] {
+    for kind in [
+        "interface",
+        "world",
+        "record",
+        "enum",
+        "variant",
+        "resource",
+        "flags",
+        "type",
+    ] {
         if let Some(rest) = line.strip_prefix(kind).and_then(|r| r.strip_prefix(' ')) {
             let name = rest.split([' ', '{', '=', ';']).next().unwrap_or(rest);
             return Some((kind, name));
         }
     }
     let (name, rest) = line.split_once(':')?;
-    rest.trim_start().starts_with("func").then_some(("func", name.trim()))
+    rest.trim_start()
+        .starts_with("func")
+        .then_some(("func", name.trim()))
 }
 
 pub fn render(wit: &str) -> anyhow::Result<String> {
@@ -63,7 +79,11 @@ pub fn render(wit: &str) -> anyhow::Result<String> {
         }
         if let Some(name) = line.strip_prefix("package ") {
             package = Some(name.trim_end_matches(';').to_string());
-            writeln!(out, "# WIT reference: `{}`\n", package.as_deref().unwrap_or_default())?;
+            writeln!(
+                out,
+                "# WIT reference: `{}`\n",
+                package.as_deref().unwrap_or_default()
+            )?;
             writeln!(out, "{}", prose(&docs))?;
             docs.clear();
             i += 1;
@@ -73,8 +93,12 @@ pub fn render(wit: &str) -> anyhow::Result<String> {
             i += 1;
             continue;
         }
-        let Some((kind, name)) = declared(line).filter(|(k, _)| *k == "interface" || *k == "world") else {
-            bail!("wit/plugin.wit:{}: unexpected top-level line `{line}`", i + 1);
+        let Some((kind, name)) = declared(line).filter(|(k, _)| *k == "interface" || *k == "world")
+        else {
+            bail!(
+                "wit/plugin.wit:{}: unexpected top-level line `{line}`",
+                i + 1
+            );
         };
         writeln!(out, "## {kind} `{name}`\n")?;
         if !docs.is_empty() {
@@ -113,7 +137,10 @@ pub fn render(wit: &str) -> anyhow::Result<String> {
                 continue;
             }
             let Some((member_kind, member_name)) = declared(member) else {
-                bail!("wit/plugin.wit:{}: unexpected line in interface {name}: `{member}`", i + 1);
+                bail!(
+                    "wit/plugin.wit:{}: unexpected line in interface {name}: `{member}`",
+                    i + 1
+                );
             };
             let mut definition = String::new();
             let opens_block = member.trim_end().ends_with('{');
@@ -146,7 +173,13 @@ pub fn render(wit: &str) -> anyhow::Result<String> {
 
 fn indent(body: &str) -> String {
     body.lines()
-        .map(|l| if l.is_empty() { String::new() } else { format!("    {l}\n") })
+        .map(|l| {
+            if l.is_empty() {
+                String::new()
+            } else {
+                format!("    {l}\n")
+            }
+        })
         .map(|l| if l.is_empty() { "\n".to_string() } else { l })
         .collect()
 }
@@ -158,13 +191,19 @@ mod tests {
         let root = crate::workspace_root();
         let wit = std::fs::read_to_string(root.join("wit/plugin.wit")).unwrap();
         let generated = super::render(&wit).unwrap();
-        let committed = std::fs::read_to_string(root.join("docs/wit-reference.md")).unwrap_or_default();
+        let committed =
+            std::fs::read_to_string(root.join("docs/wit-reference.md")).unwrap_or_default();
         assert!(
             committed == generated,
             "docs/wit-reference.md is not what wit/plugin.wit gives: run `cargo xtask wit-reference`"
         );
         // Every item of the contract has its heading.
-        for needle in ["### record `types.sample`", "### func `host.kv-set`", "### resource `detection.detector`", "## world `notifier`"] {
+        for needle in [
+            "### record `types.sample`",
+            "### func `host.kv-set`",
+            "### resource `detection.detector`",
+            "## world `notifier`",
+        ] {
             assert!(generated.contains(needle), "{needle} missing");
         }
     }

@@ -211,9 +211,7 @@ pub async fn run(command: PluginCommand, data: &Path) -> anyhow::Result<()> {
             };
             let progress = CompileProgress::new(data, &source, wasm.len() as u64);
             let pending = registry
-                .prepare_upgrade(&name, wasm, &origin, policy, signed_by, || {
-                    progress.start()
-                })
+                .prepare_upgrade(&name, wasm, &origin, policy, signed_by, || progress.start())
                 .await;
             // Cleared before the consent question.
             progress.finish(pending.is_ok());
@@ -465,7 +463,11 @@ fn new_project(
         dir.display(),
         files.len()
     );
-    println!("  build    cd {} && {}", dir.display(), lang.build_command());
+    println!(
+        "  build    cd {} && {}",
+        dir.display(),
+        lang.build_command()
+    );
     println!(
         "  install  lookout plugin install {}",
         dir.join(lang.output(name)).display()

@@ -1460,7 +1460,9 @@ mod tests {
         let javascript = "invalid variant tag value `undefined` (received `TypeError: can't access property \"field\" of null`) specified for `PluginError`\nStack:\n  export_probe@/tmp/x/sources/initializer.js:20932:17\n\nRedirecting call to abort() to mozalloc_abort\n";
         assert_eq!(
             stderr_summary(javascript).as_deref(),
-            Some("invalid variant tag value `undefined` (received `TypeError: can't access property \"field\" of null`) specified for `PluginError`")
+            Some(
+                "invalid variant tag value `undefined` (received `TypeError: can't access property \"field\" of null`) specified for `PluginError`"
+            )
         );
     }
 

@@ -240,7 +240,9 @@ impl WasiHttpHooks for HttpPolicy {
 /// request's error; drained, the guest's writes succeed and it sees the
 /// error the response carries.
 struct GuestBody {
-    frames: tokio::sync::mpsc::Receiver<Result<http_body::Frame<bytes::Bytes>, wasmtime_wasi_http::Error>>,
+    frames: tokio::sync::mpsc::Receiver<
+        Result<http_body::Frame<bytes::Bytes>, wasmtime_wasi_http::Error>,
+    >,
     size_hint: http_body::SizeHint,
 }
 
@@ -279,7 +281,7 @@ impl http_body::Body for GuestBody {
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        self.size_hint.clone()
+        self.size_hint
     }
 }
 

@@ -46,7 +46,9 @@ impl FromStr for Kind {
         Kind::ALL
             .into_iter()
             .find(|kind| kind.world() == s)
-            .ok_or_else(|| format!("unknown kind `{s}`: expected probe, exporter, detector or notifier"))
+            .ok_or_else(|| {
+                format!("unknown kind `{s}`: expected probe, exporter, detector or notifier")
+            })
     }
 }
 
@@ -90,7 +92,10 @@ impl Lang {
     /// Where the build leaves the component, relative to the project.
     pub fn output(self, name: &str) -> String {
         match self {
-            Lang::Rust => format!("target/wasm32-wasip2/release/{}.wasm", name.replace('-', "_")),
+            Lang::Rust => format!(
+                "target/wasm32-wasip2/release/{}.wasm",
+                name.replace('-', "_")
+            ),
             _ => format!("{name}.wasm"),
         }
     }
@@ -128,7 +133,9 @@ impl FromStr for Lang {
             "python" | "py" => Ok(Lang::Python),
             "js" | "javascript" => Ok(Lang::Js),
             "c" => Ok(Lang::C),
-            _ => Err(format!("unknown language `{s}`: expected rust, python, js or c")),
+            _ => Err(format!(
+                "unknown language `{s}`: expected rust, python, js or c"
+            )),
         }
     }
 }
@@ -142,42 +149,114 @@ impl fmt::Display for Lang {
 /// The contract, as every project gets it (`wit/`).
 pub const WIT_FILES: &[(&str, &str)] = &[
     ("wit/plugin.wit", include_str!("../../../wit/plugin.wit")),
-    ("wit/deps/cli.wit", include_str!("../../../wit/deps/cli.wit")),
-    ("wit/deps/clocks.wit", include_str!("../../../wit/deps/clocks.wit")),
-    ("wit/deps/filesystem.wit", include_str!("../../../wit/deps/filesystem.wit")),
-    ("wit/deps/http.wit", include_str!("../../../wit/deps/http.wit")),
+    (
+        "wit/deps/cli.wit",
+        include_str!("../../../wit/deps/cli.wit"),
+    ),
+    (
+        "wit/deps/clocks.wit",
+        include_str!("../../../wit/deps/clocks.wit"),
+    ),
+    (
+        "wit/deps/filesystem.wit",
+        include_str!("../../../wit/deps/filesystem.wit"),
+    ),
+    (
+        "wit/deps/http.wit",
+        include_str!("../../../wit/deps/http.wit"),
+    ),
     ("wit/deps/io.wit", include_str!("../../../wit/deps/io.wit")),
-    ("wit/deps/random.wit", include_str!("../../../wit/deps/random.wit")),
-    ("wit/deps/sockets.wit", include_str!("../../../wit/deps/sockets.wit")),
+    (
+        "wit/deps/random.wit",
+        include_str!("../../../wit/deps/random.wit"),
+    ),
+    (
+        "wit/deps/sockets.wit",
+        include_str!("../../../wit/deps/sockets.wit"),
+    ),
 ];
 
 /// The Rust SDK's source, vendored into Rust projects under `sdk/`; its
 /// `bindings.rs` reads the contract from `../wit`, which is the project's.
 const SDK_FILES: &[(&str, &str)] = &[
-    ("src/bindings.rs", include_str!("../../../plugin-sdk/src/bindings.rs")),
-    ("src/config.rs", include_str!("../../../plugin-sdk/src/config.rs")),
-    ("src/detect.rs", include_str!("../../../plugin-sdk/src/detect.rs")),
-    ("src/encoding.rs", include_str!("../../../plugin-sdk/src/encoding.rs")),
-    ("src/error.rs", include_str!("../../../plugin-sdk/src/error.rs")),
-    ("src/export.rs", include_str!("../../../plugin-sdk/src/export.rs")),
-    ("src/fs_stats.rs", include_str!("../../../plugin-sdk/src/fs_stats.rs")),
-    ("src/http.rs", include_str!("../../../plugin-sdk/src/http.rs")),
-    ("src/http/client_config.rs", include_str!("../../../plugin-sdk/src/http/client_config.rs")),
-    ("src/http/status.rs", include_str!("../../../plugin-sdk/src/http/status.rs")),
-    ("src/http/url.rs", include_str!("../../../plugin-sdk/src/http/url.rs")),
-    ("src/icmp.rs", include_str!("../../../plugin-sdk/src/icmp.rs")),
-    ("src/info.rs", include_str!("../../../plugin-sdk/src/info.rs")),
+    (
+        "src/bindings.rs",
+        include_str!("../../../plugin-sdk/src/bindings.rs"),
+    ),
+    (
+        "src/config.rs",
+        include_str!("../../../plugin-sdk/src/config.rs"),
+    ),
+    (
+        "src/detect.rs",
+        include_str!("../../../plugin-sdk/src/detect.rs"),
+    ),
+    (
+        "src/encoding.rs",
+        include_str!("../../../plugin-sdk/src/encoding.rs"),
+    ),
+    (
+        "src/error.rs",
+        include_str!("../../../plugin-sdk/src/error.rs"),
+    ),
+    (
+        "src/export.rs",
+        include_str!("../../../plugin-sdk/src/export.rs"),
+    ),
+    (
+        "src/fs_stats.rs",
+        include_str!("../../../plugin-sdk/src/fs_stats.rs"),
+    ),
+    (
+        "src/http.rs",
+        include_str!("../../../plugin-sdk/src/http.rs"),
+    ),
+    (
+        "src/http/client_config.rs",
+        include_str!("../../../plugin-sdk/src/http/client_config.rs"),
+    ),
+    (
+        "src/http/status.rs",
+        include_str!("../../../plugin-sdk/src/http/status.rs"),
+    ),
+    (
+        "src/http/url.rs",
+        include_str!("../../../plugin-sdk/src/http/url.rs"),
+    ),
+    (
+        "src/icmp.rs",
+        include_str!("../../../plugin-sdk/src/icmp.rs"),
+    ),
+    (
+        "src/info.rs",
+        include_str!("../../../plugin-sdk/src/info.rs"),
+    ),
     ("src/kv.rs", include_str!("../../../plugin-sdk/src/kv.rs")),
     ("src/lib.rs", include_str!("../../../plugin-sdk/src/lib.rs")),
     ("src/log.rs", include_str!("../../../plugin-sdk/src/log.rs")),
     ("src/net.rs", include_str!("../../../plugin-sdk/src/net.rs")),
-    ("src/notify.rs", include_str!("../../../plugin-sdk/src/notify.rs")),
-    ("src/report.rs", include_str!("../../../plugin-sdk/src/report.rs")),
-    ("src/target.rs", include_str!("../../../plugin-sdk/src/target.rs")),
-    ("src/template.rs", include_str!("../../../plugin-sdk/src/template.rs")),
+    (
+        "src/notify.rs",
+        include_str!("../../../plugin-sdk/src/notify.rs"),
+    ),
+    (
+        "src/report.rs",
+        include_str!("../../../plugin-sdk/src/report.rs"),
+    ),
+    (
+        "src/target.rs",
+        include_str!("../../../plugin-sdk/src/target.rs"),
+    ),
+    (
+        "src/template.rs",
+        include_str!("../../../plugin-sdk/src/template.rs"),
+    ),
     ("src/tls.rs", include_str!("../../../plugin-sdk/src/tls.rs")),
     ("src/udp.rs", include_str!("../../../plugin-sdk/src/udp.rs")),
-    ("tests/localhost-cert.pem", include_str!("../../../plugin-sdk/tests/localhost-cert.pem")),
+    (
+        "tests/localhost-cert.pem",
+        include_str!("../../../plugin-sdk/tests/localhost-cert.pem"),
+    ),
 ];
 
 /// A file of a project: its path in the project and its content, with
@@ -188,7 +267,10 @@ type Template = (&'static str, &'static [u8]);
 fn sources(lang: Lang, kind: Kind) -> Vec<Template> {
     macro_rules! t {
         ($path:literal, $file:literal) => {
-            ($path, include_bytes!(concat!("templates/", $file)).as_slice())
+            (
+                $path,
+                include_bytes!(concat!("templates/", $file)).as_slice(),
+            )
         };
     }
     let mut files = match (lang, kind) {
@@ -251,7 +333,9 @@ pub fn check_name(name: &str) -> anyhow::Result<()> {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !name.ends_with('-');
     if !valid {
-        bail!("invalid plugin name `{name}`: use lowercase letters, digits and `-`, starting with a letter");
+        bail!(
+            "invalid plugin name `{name}`: use lowercase letters, digits and `-`, starting with a letter"
+        );
     }
     Ok(())
 }
@@ -261,7 +345,10 @@ pub fn check_name(name: &str) -> anyhow::Result<()> {
 pub fn create(dir: &Path, name: &str, kind: Kind, lang: Lang) -> anyhow::Result<Vec<PathBuf>> {
     check_name(name)?;
     if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
-        bail!("{} already exists and is not empty; choose another --dir", dir.display());
+        bail!(
+            "{} already exists and is not empty; choose another --dir",
+            dir.display()
+        );
     }
     let fill = |text: &str| {
         text.replace("{{name}}", name)
@@ -296,7 +383,8 @@ pub fn create(dir: &Path, name: &str, kind: Kind, lang: Lang) -> anyhow::Result<
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
-        std::fs::write(&target, content).with_context(|| format!("writing {}", target.display()))?;
+        std::fs::write(&target, content)
+            .with_context(|| format!("writing {}", target.display()))?;
         written.push(PathBuf::from(path));
     }
     Ok(written)
@@ -386,9 +474,18 @@ mod tests {
             assert!(check_name(bad).is_err(), "{bad:?}");
         }
         assert_eq!("exporter".parse::<Kind>(), Ok(Kind::Exporter));
-        assert!("scraper".parse::<Kind>().unwrap_err().contains("probe, exporter"));
+        assert!(
+            "scraper"
+                .parse::<Kind>()
+                .unwrap_err()
+                .contains("probe, exporter")
+        );
         assert_eq!("py".parse::<Lang>(), Ok(Lang::Python));
-        assert!("go".parse::<Lang>().unwrap_err().contains("rust, python, js or c"));
+        assert!(
+            "go".parse::<Lang>()
+                .unwrap_err()
+                .contains("rust, python, js or c")
+        );
     }
 
     #[test]
@@ -400,11 +497,18 @@ mod tests {
                 let files = create(&project, "my-plugin", kind, lang).unwrap();
                 assert!(files.contains(&PathBuf::from("wit/plugin.wit")));
                 // The SDK and the contract are copied as they are.
-                for file in files.iter().filter(|f| !f.starts_with("sdk") && !f.starts_with("wit")) {
+                for file in files
+                    .iter()
+                    .filter(|f| !f.starts_with("sdk") && !f.starts_with("wit"))
+                {
                     let Ok(text) = std::fs::read_to_string(project.join(file)) else {
                         continue; // the adapter
                     };
-                    assert!(!text.contains("{{"), "{lang} {kind}: {} keeps a placeholder", file.display());
+                    assert!(
+                        !text.contains("{{"),
+                        "{lang} {kind}: {} keeps a placeholder",
+                        file.display()
+                    );
                 }
                 let readme = std::fs::read_to_string(project.join("README.md")).unwrap();
                 assert!(readme.contains(lang.build_command()), "{readme}");
