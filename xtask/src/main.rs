@@ -12,7 +12,7 @@
 //! - `bench-probes`   HTTP probes/s and CPU per probe: lookout and blackbox_exporter side by side
 //! - `eval-detectors` every detector plugin scored on the labelled corpus with NAB's method
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, bail};
@@ -192,14 +192,20 @@ fn build_plugins() -> anyhow::Result<PathBuf> {
     status(&mut cmd)
         .context("building plugins (is the target installed? `rustup target add wasm32-wasip2`)")?;
     let dir = wasm_dir();
-    for (_, file) in PLUGINS {
-        let path = dir.join(format!("{file}.wasm"));
+    report_sizes(&dir, PLUGINS.iter().map(|(_, file)| *file))?;
+    Ok(dir)
+}
+
+/// Prints each built component's size; fails naming one that is missing.
+fn report_sizes<'a>(dir: &Path, stems: impl Iterator<Item = &'a str>) -> anyhow::Result<()> {
+    for stem in stems {
+        let path = dir.join(format!("{stem}.wasm"));
         let size = std::fs::metadata(&path)
             .with_context(|| format!("expected {}", path.display()))?
             .len();
         eprintln!("  {:<40} {:>8} bytes", path.display(), size);
     }
-    Ok(dir)
+    Ok(())
 }
 
 fn run(args: &[String]) -> anyhow::Result<()> {

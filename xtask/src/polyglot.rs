@@ -66,14 +66,7 @@ pub fn build(out: &Path) -> anyhow::Result<()> {
     build_python(&tools, out).context("building the Python plugin (plugins/health)")?;
     build_js(out).context("building the JavaScript plugin (plugins/statuspage)")?;
     build_c(&tools, out).context("building the C plugin (plugins/load)")?;
-    for (_, stem) in PLUGINS {
-        let path = out.join(format!("{stem}.wasm"));
-        let size = std::fs::metadata(&path)
-            .with_context(|| format!("expected {}", path.display()))?
-            .len();
-        eprintln!("  {:<40} {:>8} bytes", path.display(), size);
-    }
-    Ok(())
+    crate::report_sizes(out, PLUGINS.iter().map(|(_, stem)| *stem))
 }
 
 fn output_of(command: &mut Command) -> Option<String> {

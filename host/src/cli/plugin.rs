@@ -160,13 +160,19 @@ pub async fn run(command: PluginCommand, data: &Path) -> anyhow::Result<()> {
             signature,
             no_grants,
         } => {
-            let (wasm, origin) = fetch(&source, sha256.as_deref(), plain_http).await?;
-            let signed_by = signature.verify(&wasm)?;
-            let policy = if no_grants {
-                GrantPolicy::None
-            } else {
-                GrantPolicy::Requested
-            };
+            let Fetched {
+                wasm,
+                origin,
+                signed_by,
+                policy,
+            } = fetch_checked(
+                &source,
+                sha256.as_deref(),
+                plain_http,
+                &signature,
+                no_grants,
+            )
+            .await?;
             let progress = CompileProgress::new(data, &source, wasm.len() as u64);
             let installed = registry
                 .install_bytes(wasm, &origin, name.as_deref(), policy, signed_by, || {
@@ -202,13 +208,19 @@ pub async fn run(command: PluginCommand, data: &Path) -> anyhow::Result<()> {
             yes,
             no_grants,
         } => {
-            let (wasm, origin) = fetch(&source, sha256.as_deref(), plain_http).await?;
-            let signed_by = signature.verify(&wasm)?;
-            let policy = if no_grants {
-                GrantPolicy::None
-            } else {
-                GrantPolicy::Requested
-            };
+            let Fetched {
+                wasm,
+                origin,
+                signed_by,
+                policy,
+            } = fetch_checked(
+                &source,
+                sha256.as_deref(),
+                plain_http,
+                &signature,
+                no_grants,
+            )
+            .await?;
             let progress = CompileProgress::new(data, &source, wasm.len() as u64);
             let pending = registry
                 .prepare_upgrade(&name, wasm, &origin, policy, signed_by, || progress.start())
@@ -369,6 +381,38 @@ fn confirm(question: &str) -> anyhow::Result<bool> {
 
 /// The component `source` names, checked against `sha256` when given (a
 /// URL must give it), and how the lockfile records where it came from.
+/// A component fetched for install or upgrade, its signature checked.
+struct Fetched {
+    wasm: Vec<u8>,
+    origin: String,
+    signed_by: Option<String>,
+    policy: GrantPolicy,
+}
+
+/// What install and upgrade do before compiling: fetch the component,
+/// check its signature, and say which grants it gets.
+async fn fetch_checked(
+    source: &str,
+    sha256: Option<&str>,
+    plain_http: bool,
+    signature: &SignatureArgs,
+    no_grants: bool,
+) -> anyhow::Result<Fetched> {
+    let (wasm, origin) = fetch(source, sha256, plain_http).await?;
+    let signed_by = signature.verify(&wasm)?;
+    let policy = if no_grants {
+        GrantPolicy::None
+    } else {
+        GrantPolicy::Requested
+    };
+    Ok(Fetched {
+        wasm,
+        origin,
+        signed_by,
+        policy,
+    })
+}
+
 async fn fetch(
     source: &str,
     sha256: Option<&str>,
