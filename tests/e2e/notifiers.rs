@@ -1290,17 +1290,26 @@ receivers:
     );
     // Each went to its own receiver only.
     assert_eq!(hook.bodies().len(), 1);
-    let (_, metrics) = served.get("/metrics")?;
-    for (receiver, integration) in [
+    // A receiver has its message a moment before the plugin returns and
+    // the delivery is counted, so wait for the counts.
+    let series: Vec<String> = [
         ("hook", "webhook"),
         ("chat", "slack"),
         ("pager", "pagerduty"),
         ("mail", "email"),
-    ] {
-        let series = format!(
+    ]
+    .iter()
+    .map(|(receiver, integration)| {
+        format!(
             "lookout_notifications_total{{receiver=\"{receiver}\",integration=\"{integration}\"}} 1"
-        );
-        assert!(metrics.contains(&series), "{series} in:\n{metrics}");
-    }
+        )
+    })
+    .collect();
+    let mut metrics = String::new();
+    let counted = wait_for(Duration::from_secs(10), "every delivery counted", || {
+        metrics = served.get("/metrics")?.1;
+        Ok(series.iter().all(|s| metrics.contains(s)).then_some(()))
+    });
+    assert!(counted.is_ok(), "{series:?} in:\n{metrics}");
     Ok(())
 }

@@ -98,12 +98,22 @@ targets = ["{}"]
     );
 
     // A probe finding its target down is not a plugin failure: no back-off.
-    let jobs = served.data("/api/v1/jobs")?;
+    // The job board counts a run just after its result is stored, so wait
+    // until it has counted every run the results above showed.
+    let jobs = wait_for(
+        Duration::from_secs(10),
+        "the board to count the runs",
+        || {
+            let jobs = served.data("/api/v1/jobs")?;
+            let counted = jobs[0]["targets"][0]["runs"].as_u64().unwrap_or(0);
+            Ok((counted >= all.len() as u64).then_some(jobs))
+        },
+    )?;
     let target = &jobs[0]["targets"][0];
     assert_eq!(jobs[0]["name"], "web");
     assert_eq!(target["consecutive_plugin_failures"], 0, "{jobs}");
-    assert!(target["backoff_until_ms"].is_null());
-    assert!(target["runs"].as_u64().unwrap() >= 3);
+    assert!(target["backoff_until_ms"].is_null(), "{jobs}");
+    assert!(target["runs"].as_u64().unwrap() >= 3, "{jobs}");
 
     let plugins = served.data("/api/v1/plugins")?;
     assert_eq!(plugins[0]["name"], "http");

@@ -193,6 +193,22 @@ impl Served {
             .collect())
     }
 
+    /// The history's kinds once every one of `wanted` is among them: a
+    /// receiver has its message a moment before lookout records the
+    /// delivery.
+    pub fn history_kinds_with(&self, wanted: &[&str]) -> Result<Vec<String>> {
+        let mut kinds = Vec::new();
+        let found = wait_for(Duration::from_secs(10), "the alert history", || {
+            kinds = self.history_kinds()?;
+            Ok(wanted
+                .iter()
+                .all(|w| kinds.iter().any(|k| k == w))
+                .then_some(()))
+        });
+        found.with_context(|| format!("wanted {wanted:?} in the history, have {kinds:?}"))?;
+        Ok(kinds)
+    }
+
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
