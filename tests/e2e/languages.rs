@@ -185,18 +185,22 @@ targets = ["localhost"]
         assert!(sample_value(&load, "node_pressure_cpu_waiting_seconds_total", &[])? >= 0.0);
     }
 
-    // What they return is stored as series, queryable with PromQL.
-    let answer = served.data(
-        "/api/v1/query?query=probe_statuspage_component_status%7Bjob%3D%22status-all%22%7D",
-    )?;
-    let series = answer["result"].as_array().context("a vector")?;
-    assert_eq!(series.len(), 2, "{answer:#}");
-    let answer = served.data("/api/v1/query?query=node_load1")?;
-    assert_eq!(
-        answer["result"].as_array().map(Vec::len),
-        Some(1),
-        "{answer:#}"
-    );
+    // What they return is stored as series, queryable with PromQL; the
+    // series are appended just after the result is committed.
+    for (query, count) in [
+        (
+            "probe_statuspage_component_status%7Bjob%3D%22status-all%22%7D",
+            2,
+        ),
+        ("node_load1", 1),
+    ] {
+        let mut answer = Value::Null;
+        let found = wait_for(Duration::from_secs(10), query, || {
+            answer = served.data(&format!("/api/v1/query?query={query}"))?;
+            Ok((answer["result"].as_array().map(Vec::len) == Some(count)).then_some(()))
+        });
+        assert!(found.is_ok(), "{count} series for {query}: {answer:#}");
+    }
     Ok(())
 }
 

@@ -144,6 +144,8 @@ pub(crate) struct Recorded {
     pub(crate) body: Vec<u8>,
     /// When the request was read in full.
     pub(crate) at: std::time::Instant,
+    /// The status it was answered with.
+    pub(crate) status: u16,
 }
 
 impl Recorded {
@@ -189,9 +191,7 @@ impl Receiver {
                 match listener.accept() {
                     Ok((conn, _)) => {
                         let answer = ans.lock().unwrap().clone();
-                        if let Ok(request) = serve(conn, &answer) {
-                            reqs.lock().unwrap().push(request);
-                        }
+                        let _ = serve(conn, &answer, &reqs);
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
                 }
@@ -258,8 +258,10 @@ impl Drop for Receiver {
     }
 }
 
-/// Reads one request from `conn` and answers it.
-fn serve(mut conn: TcpStream, answer: &Answer) -> Result<Recorded> {
+/// Reads one request from `conn`, records it and answers it. Recorded
+/// first: a client may act on the answer (exit, count the delivery) before
+/// this thread runs again.
+fn serve(mut conn: TcpStream, answer: &Answer, requests: &Mutex<Vec<Recorded>>) -> Result {
     conn.set_nonblocking(false)?;
     conn.set_read_timeout(Some(Duration::from_secs(5)))?;
     let mut reader = BufReader::new(conn.try_clone()?);
@@ -299,6 +301,14 @@ fn serve(mut conn: TcpStream, answer: &Answer) -> Result<Recorded> {
             body.extend_from_slice(&chunk[..size]);
         }
     }
+    requests.lock().unwrap().push(Recorded {
+        method,
+        path,
+        headers,
+        body,
+        at: std::time::Instant::now(),
+        status: answer.status,
+    });
     write!(
         conn,
         "HTTP/1.1 {} X\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
@@ -308,13 +318,7 @@ fn serve(mut conn: TcpStream, answer: &Answer) -> Result<Recorded> {
         answer.body
     )?;
     conn.flush()?;
-    Ok(Recorded {
-        method,
-        path,
-        headers,
-        body,
-        at: std::time::Instant::now(),
-    })
+    Ok(())
 }
 
 /// Status answers and what kind of error each must give.

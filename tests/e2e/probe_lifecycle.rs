@@ -246,7 +246,7 @@ targets = ["{}"]
     // The second failure (the one that confirms) came at the failing pace,
     // not 3 s after the first.
     let gap = failed[1] - failed[0];
-    assert!((200..=1000).contains(&gap), "failing probes {gap} ms apart");
+    assert!((200..=2000).contains(&gap), "failing probes {gap} ms apart");
     // The raw verdict says 0 from the first failure; the reason is a series.
     assert_eq!(value("probe_success")?.as_deref(), Some("0"));
     let reasons = instant("probe_failure_reason")?;
