@@ -9,6 +9,7 @@ mod cli;
 mod detectors;
 mod distribution;
 mod dns_probe;
+mod embedded_default;
 mod grpc_probe;
 mod hostile;
 mod icmp_probe;

@@ -104,11 +104,26 @@ impl Lookout {
 
     /// [`Lookout::serve_file`] with environment variables set for it.
     pub fn serve_file_with_env(&self, path: &Path, env: &[(&str, &str)]) -> Result<Served> {
-        let mut child = self
-            .command()
+        let mut command = self.command();
+        command
             .envs(env.iter().copied())
             .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-            .arg(path)
+            .arg(path);
+        Self::start_serving(command)
+    }
+
+    /// Starts `lookout serve` on a free port with no `--config`: the
+    /// embedded default.
+    pub fn serve_embedded_default(&self) -> Result<Served> {
+        let mut command = self.command();
+        command.args(["serve", "--listen", "127.0.0.1:0"]);
+        Self::start_serving(command)
+    }
+
+    /// Starts `command` (a `lookout serve`) and returns once it says where
+    /// it listens.
+    fn start_serving(mut command: Command) -> Result<Served> {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()?;
@@ -211,6 +226,16 @@ impl Served {
 
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Kills lookout and returns what it logged.
+    pub fn stop_and_read_log(mut self) -> Result<String> {
+        self.child.kill()?;
+        let mut log = String::new();
+        if let Some(mut stderr) = self.child.stderr.take() {
+            stderr.read_to_string(&mut log)?;
+        }
+        Ok(log)
     }
 }
 

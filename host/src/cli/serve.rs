@@ -51,15 +51,21 @@ pub async fn run(args: ServeArgs, data: &Path) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding the API to {listen}"))?;
     let bound = listener.local_addr()?;
+    let registry = Registry::open(data)
+        .with_context(|| format!("opening data directory {}", data.display()))?;
     // The embedded default probes the API itself, so it is built for the
-    // address actually bound (which differs when the port is 0).
-    let config: Config = file_config.unwrap_or_else(|| config::embedded_default(bound));
+    // address actually bound (which differs when the port is 0), and runs
+    // what the installed plugins allow.
+    let config: Config = match file_config {
+        Some(config) => config,
+        None => config::embedded_default(bound, |plugin| {
+            matches!(registry.storage().plugin(plugin), Ok(Some(_)))
+        }),
+    };
 
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }
-    let registry = Registry::open(data)
-        .with_context(|| format!("opening data directory {}", data.display()))?;
     super::check::check_plugins(&config, registry.storage())?;
     let mut jobs = Vec::new();
     // One compiled plugin per name, shared by every job that uses it.

@@ -947,11 +947,52 @@ fn parse_in(text: &str, file: &str, base: &Path) -> Result<Config, ConfigError> 
 }
 
 /// The configuration `lookout serve` runs without `--config`: lookout
-/// probes its own API over HTTP and TCP, so a fresh install monitors
-/// something real on the machine and shows results at once.
-pub fn embedded_default(listen: SocketAddr) -> Config {
+/// probes its own API over HTTP and TCP, exports the machine's metrics and
+/// watches them for anomalies, so a fresh install monitors something real
+/// and shows results at once. Jobs and detectors whose plugin is not
+/// `installed` are left out, each with a warning saying what to install.
+pub fn embedded_default(listen: SocketAddr, installed: impl Fn(&str) -> bool) -> Config {
     let text = include_str!("default-config.toml").replace("{listen}", &listen.to_string());
-    parse(&text, "<embedded default config>").expect("the embedded default config is valid")
+    let mut config =
+        parse(&text, "<embedded default config>").expect("the embedded default config is valid");
+    let warnings = &mut config.warnings;
+    leave_out_uninstalled(
+        &mut config.jobs,
+        "job",
+        |j| (&j.name, &j.plugin),
+        &installed,
+        warnings,
+    );
+    leave_out_uninstalled(
+        &mut config.detectors,
+        "detector",
+        |d| (&d.name, &d.plugin),
+        &installed,
+        warnings,
+    );
+    config
+}
+
+/// Drops the `items` (jobs or detectors) whose plugin is not installed,
+/// with a warning for each.
+fn leave_out_uninstalled<T>(
+    items: &mut Vec<T>,
+    kind: &str,
+    name_and_plugin: impl Fn(&T) -> (&String, &String),
+    installed: &impl Fn(&str) -> bool,
+    warnings: &mut Vec<String>,
+) {
+    items.retain(|item| {
+        let (name, plugin) = name_and_plugin(item);
+        let keep = installed(plugin);
+        if !keep {
+            warnings.push(format!(
+                "embedded default: {kind} `{name}` left out: plugin `{plugin}` is not installed \
+                 (`cargo xtask run` installs the first-party plugins)"
+            ));
+        }
+        keep
+    });
 }
 
 /// Replaces each `NAME_file: path` with `NAME: <the file's text, trimmed>`,
@@ -1299,13 +1340,37 @@ targets = ["127.0.0.1:22"]
     }
 
     #[test]
-    fn embedded_default_is_valid_and_targets_the_listen_address() {
-        let c = embedded_default("127.0.0.1:12345".parse().unwrap());
-        assert!(!c.jobs.is_empty());
+    fn embedded_default_is_valid_and_probes_the_listen_address() {
+        let c = embedded_default("127.0.0.1:12345".parse().unwrap(), |_| true);
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        let probes: Vec<&Job> = c
+            .jobs
+            .iter()
+            .filter(|j| j.plugin == "http" || j.plugin == "tcp")
+            .collect();
+        assert_eq!(probes.len(), 2);
         assert!(
-            c.jobs
+            probes
                 .iter()
                 .all(|j| j.targets.iter().all(|t| t.contains("127.0.0.1:12345")))
         );
+        assert!(c.jobs.iter().any(|j| j.plugin == "node"));
+        assert!(!c.detectors.is_empty());
+    }
+
+    #[test]
+    fn embedded_default_leaves_out_what_is_not_installed_and_says_so() {
+        let c = embedded_default("127.0.0.1:12345".parse().unwrap(), |p| p == "http");
+        assert_eq!(c.jobs.len(), 1);
+        assert_eq!(c.jobs[0].plugin, "http");
+        assert!(c.detectors.is_empty());
+        assert!(
+            c.warnings
+                .iter()
+                .any(|w| w.contains("job `node`") && w.contains("plugin `node` is not installed")),
+            "{:?}",
+            c.warnings
+        );
+        assert!(c.warnings.iter().any(|w| w.contains("job `lookout-tcp`")));
     }
 }
