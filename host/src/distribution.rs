@@ -16,8 +16,10 @@
 //! token fetched from the realm the registry names (anonymously when no
 //! credentials are known, as public images on token registries need).
 //! Credentials come from `LOOKOUT_REGISTRY_USERNAME` and
-//! `LOOKOUT_REGISTRY_PASSWORD`, else from the registry's `auths` entry in
-//! Docker's `config.json` (what `docker login` and `oras login` write).
+//! `LOOKOUT_REGISTRY_PASSWORD`, else from Docker's `config.json` as Docker
+//! reads it: the registry's `credHelpers` entry, else the `credsStore`
+//! helper (both run as `docker-credential-<name> get`), else its `auths`
+//! entry (what `docker login` and `oras login` write without a helper).
 
 use std::fmt;
 use std::str::FromStr;
@@ -184,13 +186,23 @@ impl fmt::Debug for Credentials {
 }
 
 impl Credentials {
-    /// The credentials lookout would use for `registry` (`host[:port]`).
-    pub fn for_registry(registry: &str) -> Option<Credentials> {
+    /// The credentials lookout would use for `registry` (`host[:port]`),
+    /// or why there are none and how to give them.
+    pub fn for_registry(registry: &str) -> Result<Credentials, String> {
+        Self::look_up(registry).map_err(|why| {
+            format!(
+                "{why}; set LOOKOUT_REGISTRY_USERNAME and LOOKOUT_REGISTRY_PASSWORD, or \
+                 `docker login {registry}`"
+            )
+        })
+    }
+
+    fn look_up(registry: &str) -> Result<Credentials, String> {
         if let (Ok(username), Ok(password)) = (
             std::env::var("LOOKOUT_REGISTRY_USERNAME"),
             std::env::var("LOOKOUT_REGISTRY_PASSWORD"),
         ) {
-            return Some(Credentials {
+            return Ok(Credentials {
                 username,
                 password,
                 origin: "LOOKOUT_REGISTRY_USERNAME/PASSWORD".into(),
@@ -198,32 +210,59 @@ impl Credentials {
         }
         let dir = std::env::var_os("DOCKER_CONFIG")
             .map(std::path::PathBuf::from)
-            .or_else(|| dirs::home_dir().map(|home| home.join(".docker")))?;
+            .or_else(|| dirs::home_dir().map(|home| home.join(".docker")))
+            .ok_or("no LOOKOUT_REGISTRY_USERNAME/PASSWORD and no home directory")?;
         let path = dir.join("config.json");
-        let config: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
-        let auths = config.get("auths")?.as_object()?;
-        // Keys are `host[:port]`, sometimes with a scheme or a path.
-        let entry = auths.iter().find_map(|(key, entry)| {
-            let host = key
-                .trim_start_matches("https://")
-                .trim_start_matches("http://")
-                .split('/')
-                .next()?;
-            (host == registry).then_some(entry)
-        })?;
-        use base64::Engine as _;
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(entry.get("auth")?.as_str()?)
-            .ok()?;
-        let (username, password) = String::from_utf8(decoded)
-            .ok()?
-            .split_once(':')
-            .map(|(u, p)| (u.to_string(), p.to_string()))?;
-        Some(Credentials {
-            username,
-            password,
-            origin: path.display().to_string(),
-        })
+        let none = || {
+            format!(
+                "no LOOKOUT_REGISTRY_USERNAME/PASSWORD and none for {registry} in {}",
+                path.display()
+            )
+        };
+        let Ok(bytes) = std::fs::read(&path) else {
+            return Err(none());
+        };
+        let config: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("{} is not valid JSON: {e}", path.display()))?;
+        if let Some(helper) = config
+            .get("credHelpers")
+            .and_then(|helpers| entry_for(helpers, registry))
+            .and_then(|helper| helper.as_str())
+        {
+            return from_helper(helper, registry, "credHelpers", &path);
+        }
+        let from_store = config
+            .get("credsStore")
+            .and_then(|store| store.as_str())
+            .map(|store| from_helper(store, registry, "credsStore", &path));
+        if let Some(Ok(credentials)) = from_store {
+            return Ok(credentials);
+        }
+        let from_auths = config
+            .get("auths")
+            .and_then(|auths| entry_for(auths, registry))
+            .and_then(|entry| entry.get("auth")?.as_str())
+            .and_then(|auth| {
+                use base64::Engine as _;
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(auth)
+                    .ok()?;
+                let (username, password) = String::from_utf8(decoded)
+                    .ok()?
+                    .split_once(':')
+                    .map(|(u, p)| (u.to_string(), p.to_string()))?;
+                Some(Credentials {
+                    username,
+                    password,
+                    origin: path.display().to_string(),
+                })
+            });
+        match (from_auths, from_store) {
+            (Some(credentials), _) => Ok(credentials),
+            // The store is where `docker login` put them: say why it had none.
+            (None, Some(Err(why))) => Err(why),
+            (None, _) => Err(none()),
+        }
     }
 
     fn basic(&self) -> String {
@@ -236,13 +275,92 @@ impl Credentials {
     }
 }
 
+/// The value of the `config.json` map entry (`auths`, `credHelpers`) for
+/// `registry`: keys are `host[:port]`, sometimes with a scheme or a path.
+fn entry_for<'c>(map: &'c serde_json::Value, registry: &str) -> Option<&'c serde_json::Value> {
+    map.as_object()?.iter().find_map(|(key, entry)| {
+        let host = key
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .split('/')
+            .next()?;
+        (host == registry).then_some(entry)
+    })
+}
+
+/// Asks Docker's credential helper `docker-credential-<helper>` (named by
+/// `field` of `config`) for `registry`'s credentials, as `docker` does:
+/// `get`, the registry on stdin, `{"Username", "Secret"}` on stdout.
+fn from_helper(
+    helper: &str,
+    registry: &str,
+    field: &str,
+    config: &std::path::Path,
+) -> Result<Credentials, String> {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let program = format!("docker-credential-{helper}");
+    let named = format!("{program} (`{field}` in {})", config.display());
+    let mut child = Command::new(&program)
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("running {named}: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A helper that exits without reading its input is judged by its
+        // exit status below.
+        let _ = stdin.write_all(registry.as_bytes());
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("running {named}: {e}"))?;
+    if !out.status.success() {
+        let said = String::from_utf8_lossy(if out.stdout.is_empty() {
+            &out.stderr
+        } else {
+            &out.stdout
+        })
+        .trim()
+        .chars()
+        .take(200)
+        .collect::<String>();
+        return Err(format!(
+            "{named} has no credentials for {registry} ({}: {said})",
+            out.status
+        ));
+    }
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        #[serde(rename = "Username")]
+        username: String,
+        #[serde(rename = "Secret")]
+        secret: String,
+    }
+    let answer: Answer = serde_json::from_slice(&out.stdout).map_err(|e| {
+        format!("{named} answered for {registry} with something else than its JSON: {e}")
+    })?;
+    if answer.username == "<token>" {
+        return Err(format!(
+            "{named} gave an identity token for {registry}; lookout needs a username and password"
+        ));
+    }
+    Ok(Credentials {
+        username: answer.username,
+        password: answer.secret,
+        origin: named,
+    })
+}
+
 /// Requests to one registry, answering its challenges: on a 401 it
 /// authorises (Basic, or a Bearer token from the named realm) and retries
 /// once; the authorization that worked is kept for the next requests.
 struct Session {
     agent: ureq::Agent,
     registry: String,
-    credentials: Option<Credentials>,
+    /// The credentials to answer with, or why there are none.
+    credentials: Result<Credentials, String>,
     authorization: Option<String>,
 }
 
@@ -289,7 +407,7 @@ impl Session {
     fn authorize(&self, challenge: &str) -> Option<String> {
         let (scheme, params) = challenge.split_once(' ').unwrap_or((challenge, ""));
         match scheme.to_ascii_lowercase().as_str() {
-            "basic" => self.credentials.as_ref().map(Credentials::basic),
+            "basic" => self.credentials.as_ref().ok().map(Credentials::basic),
             "bearer" => {
                 let params = challenge_params(params);
                 let realm = params.iter().find(|(k, _)| k == "realm")?.1.clone();
@@ -309,7 +427,7 @@ impl Session {
                     url.push_str(&query.join("&"));
                 }
                 let mut request = self.agent.get(&url);
-                if let Some(credentials) = &self.credentials {
+                if let Ok(credentials) = &self.credentials {
                     request = request.header("Authorization", credentials.basic());
                 }
                 let body = read_ok(
@@ -317,7 +435,7 @@ impl Session {
                     request.call(),
                     MAX_METADATA_BYTES,
                     &self.registry,
-                    self.credentials.as_ref(),
+                    self.known(),
                 )
                 .ok()?;
                 let token: serde_json::Value = serde_json::from_slice(&body).ok()?;
@@ -331,6 +449,10 @@ impl Session {
         }
     }
 
+    fn known(&self) -> Result<&Credentials, &str> {
+        self.credentials.as_ref().map_err(String::as_str)
+    }
+
     fn read(
         &mut self,
         url: &str,
@@ -338,7 +460,7 @@ impl Session {
         request: impl Fn(&ureq::Agent, Option<&str>) -> Reply,
     ) -> Result<Vec<u8>, FetchError> {
         let reply = self.send(url, request);
-        read_ok(url, reply, limit, &self.registry, self.credentials.as_ref())
+        read_ok(url, reply, limit, &self.registry, self.known())
     }
 }
 
@@ -392,7 +514,7 @@ fn read_ok(
     response: Reply,
     limit: u64,
     registry: &str,
-    credentials: Option<&Credentials>,
+    credentials: Result<&Credentials, &str>,
 ) -> Result<Vec<u8>, FetchError> {
     let mut response = response.map_err(|e| http_error(url, e.to_string()))?;
     let status = response.status();
@@ -409,14 +531,11 @@ fn read_ok(
         {
             let asked = asked.to_str().unwrap_or("?");
             message += &match credentials {
-                Some(credentials) => format!(
+                Ok(credentials) => format!(
                     " (the credentials of {} for {registry}, from {}, were refused; it asks: {asked})",
                     credentials.username, credentials.origin
                 ),
-                None => format!(
-                    " (the registry asks for credentials: {asked}; set LOOKOUT_REGISTRY_USERNAME and \
-                     LOOKOUT_REGISTRY_PASSWORD, or `docker login {registry}`)"
-                ),
+                Err(why) => format!(" (the server asks for credentials: {asked}; {why})"),
             };
         }
         let text = String::from_utf8_lossy(&body);
@@ -435,7 +554,13 @@ pub fn fetch_url(url: &str, sha256: &str) -> Result<Vec<u8>, FetchError> {
             "`{url}` is not an http(s) URL"
         )));
     }
-    let bytes = read_ok(url, agent().get(url).call(), MAX_COMPONENT_BYTES, url, None)?;
+    let bytes = read_ok(
+        url,
+        agent().get(url).call(),
+        MAX_COMPONENT_BYTES,
+        url,
+        Err("lookout sends no credentials to plain URLs"),
+    )?;
     check_digest(url, &bytes, sha256)?;
     Ok(bytes)
 }
@@ -646,7 +771,7 @@ fn upload_blob(
             Ok(started),
             MAX_METADATA_BYTES,
             &session.registry,
-            session.credentials.as_ref(),
+            session.known(),
         )
         .and_then(|_| {
             Err(http_error(

@@ -276,6 +276,119 @@ fn registries_that_ask_for_credentials_get_them_from_the_environment_or_docker_c
     Ok(())
 }
 
+/// Docker's credential helpers, asked as `docker` asks them: the
+/// registry's `credHelpers` entry first, else the `credsStore`; one that has
+/// nothing, or is missing, is named in the refusal.
+#[test]
+fn docker_credential_helpers_are_asked_for_the_registrys_credentials() -> Result {
+    let registry = Registry::start_with_login("ops", "s3cret")?;
+    let reference = format!("oci://{}/lookout/noop:1.0", registry.addr);
+    let publisher = Lookout::new();
+    publisher.install("lookout_plugin_noop")?;
+    let pushed = publisher
+        .command()
+        .env("LOOKOUT_REGISTRY_USERNAME", "ops")
+        .env("LOOKOUT_REGISTRY_PASSWORD", "s3cret")
+        .args(["plugin", "push", "noop", &reference])
+        .output()?;
+    assert!(
+        pushed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pushed.stderr)
+    );
+
+    // Two helpers on PATH: one that knows this registry (and writes down
+    // what it was asked), one that knows nothing, as a keychain without
+    // the entry answers.
+    let helpers = tempfile::tempdir()?;
+    let asked = helpers.path().join("asked");
+    let knowing = format!(
+        "#!/bin/sh\n[ \"$1\" = get ] || exit 2\nread -r server\necho \"$server\" >> {asked}\n\
+         if [ \"$server\" = \"{}\" ]; then\n  printf '{{\"ServerURL\":\"%s\",\"Username\":\"ops\",\"Secret\":\"s3cret\"}}' \"$server\"\n\
+         else\n  echo 'credentials not found in native keychain'; exit 1\nfi\n",
+        registry.addr,
+        asked = asked.display()
+    );
+    let empty = "#!/bin/sh\necho 'credentials not found in native keychain'\nexit 1\n";
+    for (name, script) in [("knowing", knowing.as_str()), ("empty", empty)] {
+        let path = helpers.path().join(format!("docker-credential-{name}"));
+        std::fs::write(&path, script)?;
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+    }
+    let path = format!(
+        "{}:{}",
+        helpers.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let install = |config_json: &str| -> Result<(Lookout, std::process::Output)> {
+        let docker = tempfile::tempdir()?;
+        std::fs::write(docker.path().join("config.json"), config_json)?;
+        let consumer = Lookout::new();
+        let out = consumer
+            .command()
+            .env_remove("LOOKOUT_REGISTRY_USERNAME")
+            .env_remove("LOOKOUT_REGISTRY_PASSWORD")
+            .env("DOCKER_CONFIG", docker.path())
+            .env("PATH", &path)
+            .args(["plugin", "install", &reference])
+            .output()?;
+        Ok((consumer, out))
+    };
+
+    // credHelpers for this registry wins over a credsStore that has nothing.
+    let (consumer, out) = install(&format!(
+        r#"{{"credsStore": "empty", "credHelpers": {{"{}": "knowing"}}}}"#,
+        registry.addr
+    ))?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(installed(&consumer)?.contains("noop"));
+    assert_eq!(
+        std::fs::read_to_string(&asked)?.trim(),
+        registry.addr.to_string(),
+        "the helper is given the registry on stdin"
+    );
+    // The credsStore alone, when it has them.
+    let (consumer, out) = install(r#"{"credsStore": "knowing"}"#)?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(installed(&consumer)?.contains("noop"));
+
+    // A store without them: refused, naming the helper and what it said;
+    // nothing installed.
+    let (consumer, out) = install(r#"{"credsStore": "empty"}"#)?;
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr)?;
+    assert!(
+        err.contains("401")
+            && err.contains("docker-credential-empty (`credsStore`")
+            && err.contains("credentials not found in native keychain")
+            && err.contains("docker login"),
+        "{err}"
+    );
+    assert!(!installed(&consumer)?.contains("noop"));
+    // A helper that is not there: refused, naming it.
+    let (consumer, out) = install(&format!(
+        r#"{{"credHelpers": {{"{}": "absent"}}}}"#,
+        registry.addr
+    ))?;
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr)?;
+    assert!(
+        err.contains("running docker-credential-absent (`credHelpers`"),
+        "{err}"
+    );
+    assert!(!installed(&consumer)?.contains("noop"));
+    Ok(())
+}
+
 /// Serves `body` to every GET on a free loopback port, from a thread.
 fn serve_bytes(body: Vec<u8>) -> Result<SocketAddr> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
