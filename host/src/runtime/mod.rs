@@ -1088,6 +1088,17 @@ fn stderr_summary(stderr: &str) -> Option<String> {
     {
         return Some(format!("panicked: {}", message.trim()));
     }
+    // ComponentizeJS reads what an export threw as a `plugin-error`
+    // variant; anything else (an `Error`, a string) fails that read.
+    if let Some(thrown) = lines.iter().rev().find_map(|l| {
+        l.trim()
+            .strip_prefix("invalid variant tag value `undefined` (received `")?
+            .strip_suffix("`) specified for `PluginError`")
+    }) {
+        return Some(format!(
+            "JavaScript threw {thrown}, not a plugin error ({{ tag, val }})"
+        ));
+    }
     const NOISE: [&str; 2] = ["Redirecting call to abort() to mozalloc_abort", "Stack:"];
     lines
         .iter()
@@ -1461,7 +1472,7 @@ mod tests {
         assert_eq!(
             stderr_summary(javascript).as_deref(),
             Some(
-                "invalid variant tag value `undefined` (received `TypeError: can't access property \"field\" of null`) specified for `PluginError`"
+                "JavaScript threw TypeError: can't access property \"field\" of null, not a plugin error ({ tag, val })"
             )
         );
     }
