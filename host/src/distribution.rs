@@ -301,18 +301,20 @@ fn from_helper(
     use std::process::{Command, Stdio};
     let program = format!("docker-credential-{helper}");
     let named = format!("{program} (`{field}` in {})", config.display());
-    let mut child = Command::new(&program)
+    // The registry goes into a pipe before the helper starts, not after:
+    // a helper that exits without reading it would otherwise make that
+    // write raise SIGPIPE, which kills one-shot commands.
+    let (input, mut feed) = std::io::pipe().map_err(|e| format!("running {named}: {e}"))?;
+    feed.write_all(registry.as_bytes())
+        .map_err(|e| format!("running {named}: {e}"))?;
+    drop(feed);
+    let child = Command::new(&program)
         .arg("get")
-        .stdin(Stdio::piped())
+        .stdin(input)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("running {named}: {e}"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A helper that exits without reading its input is judged by its
-        // exit status below.
-        let _ = stdin.write_all(registry.as_bytes());
-    }
     let out = child
         .wait_with_output()
         .map_err(|e| format!("running {named}: {e}"))?;

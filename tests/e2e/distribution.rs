@@ -364,8 +364,12 @@ fn docker_credential_helpers_are_asked_for_the_registrys_credentials() -> Result
     // A store without them: refused, naming the helper and what it said;
     // nothing installed.
     let (consumer, out) = install(r#"{"credsStore": "empty"}"#)?;
-    assert!(!out.status.success());
     let err = String::from_utf8(out.stderr)?;
+    assert!(
+        !out.status.success(),
+        "{}{err}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(
         err.contains("401")
             && err.contains("docker-credential-empty (`credsStore`")
@@ -379,8 +383,12 @@ fn docker_credential_helpers_are_asked_for_the_registrys_credentials() -> Result
         r#"{{"credHelpers": {{"{}": "absent"}}}}"#,
         registry.addr
     ))?;
-    assert!(!out.status.success());
     let err = String::from_utf8(out.stderr)?;
+    assert!(
+        !out.status.success(),
+        "{}{err}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(
         err.contains("running docker-credential-absent (`credHelpers`"),
         "{err}"
