@@ -335,6 +335,29 @@ pub struct TargetServer {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// Whether `seen` holds a whole HTTP/1.1 request: its headers and the
+/// body they announce (`Content-Length` bytes, or chunks to the last).
+fn request_is_complete(seen: &[u8]) -> bool {
+    let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let headers = String::from_utf8_lossy(&seen[..end]).to_ascii_lowercase();
+    let header = |name: &str| {
+        headers
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .find(|(n, _)| n.trim() == name)
+            .map(|(_, v)| v.trim().to_string())
+    };
+    if header("transfer-encoding").is_some_and(|te| te.contains("chunked")) {
+        return seen[end + 4..].ends_with(b"0\r\n\r\n");
+    }
+    let length = header("content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    seen.len() >= end + 4 + length
+}
+
 impl TargetServer {
     pub fn start(status: u16) -> TargetServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -353,6 +376,9 @@ impl TargetServer {
                         std::thread::spawn(move || {
                             let _ = conn.set_nonblocking(false);
                             let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+                            // The whole request, body too: closing with
+                            // unread bytes sends a reset that can reach the
+                            // client before the answer does.
                             let mut buf = [0u8; 4096];
                             let mut seen = Vec::new();
                             while let Ok(n) = conn.read(&mut buf) {
@@ -360,7 +386,7 @@ impl TargetServer {
                                     break;
                                 }
                                 seen.extend_from_slice(&buf[..n]);
-                                if seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                                if request_is_complete(&seen) {
                                     break;
                                 }
                             }
