@@ -336,40 +336,37 @@ fn docker_credential_helpers_are_asked_for_the_registrys_credentials() -> Result
         Ok((consumer, out))
     };
 
+    let installs = |config_json: &str| -> Result {
+        let (consumer, out) = install(config_json)?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{config_json}: {err}");
+        assert!(installed(&consumer)?.contains("noop"), "{config_json}");
+        Ok(())
+    };
+    // Refused, and nothing installed: what lookout said.
+    let refused = |config_json: &str| -> Result<String> {
+        let (consumer, out) = install(config_json)?;
+        let err = String::from_utf8(out.stderr)?;
+        assert!(!out.status.success(), "{config_json}: {err}");
+        assert!(!installed(&consumer)?.contains("noop"), "{config_json}");
+        Ok(err)
+    };
+
     // credHelpers for this registry wins over a credsStore that has nothing.
-    let (consumer, out) = install(&format!(
+    installs(&format!(
         r#"{{"credsStore": "empty", "credHelpers": {{"{}": "knowing"}}}}"#,
         registry.addr
     ))?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(installed(&consumer)?.contains("noop"));
     assert_eq!(
         std::fs::read_to_string(&asked)?.trim(),
         registry.addr.to_string(),
         "the helper is given the registry on stdin"
     );
     // The credsStore alone, when it has them.
-    let (consumer, out) = install(r#"{"credsStore": "knowing"}"#)?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(installed(&consumer)?.contains("noop"));
+    installs(r#"{"credsStore": "knowing"}"#)?;
 
-    // A store without them: refused, naming the helper and what it said;
-    // nothing installed.
-    let (consumer, out) = install(r#"{"credsStore": "empty"}"#)?;
-    let err = String::from_utf8(out.stderr)?;
-    assert!(
-        !out.status.success(),
-        "{}{err}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    // A store without them: refused, naming the helper and what it said.
+    let err = refused(r#"{"credsStore": "empty"}"#)?;
     assert!(
         err.contains("401")
             && err.contains("docker-credential-empty (`credsStore`")
@@ -377,23 +374,15 @@ fn docker_credential_helpers_are_asked_for_the_registrys_credentials() -> Result
             && err.contains("docker login"),
         "{err}"
     );
-    assert!(!installed(&consumer)?.contains("noop"));
     // A helper that is not there: refused, naming it.
-    let (consumer, out) = install(&format!(
+    let err = refused(&format!(
         r#"{{"credHelpers": {{"{}": "absent"}}}}"#,
         registry.addr
     ))?;
-    let err = String::from_utf8(out.stderr)?;
-    assert!(
-        !out.status.success(),
-        "{}{err}",
-        String::from_utf8_lossy(&out.stdout)
-    );
     assert!(
         err.contains("running docker-credential-absent (`credHelpers`"),
         "{err}"
     );
-    assert!(!installed(&consumer)?.contains("noop"));
     Ok(())
 }
 
