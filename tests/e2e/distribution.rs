@@ -190,12 +190,40 @@ fn plugins_round_trip_through_a_real_oci_registry() -> Result {
     Ok(())
 }
 
-#[test]
-fn registries_that_ask_for_credentials_get_them_from_the_environment_or_docker_config() -> Result {
+/// A registry admitting only ops/s3cret, the reference noop goes to there,
+/// and a lookout with noop installed to push it.
+fn login_registry_and_publisher() -> Result<(Registry, String, Lookout)> {
     let registry = Registry::start_with_login("ops", "s3cret")?;
     let reference = format!("oci://{}/lookout/noop:1.0", registry.addr);
     let publisher = Lookout::new();
     publisher.install("lookout_plugin_noop")?;
+    Ok((registry, reference, publisher))
+}
+
+/// `lookout plugin install <reference>` by a new lookout whose only
+/// credentials are Docker's `config_json`, with `env` set.
+fn install_with_docker_config(
+    reference: &str,
+    config_json: &str,
+    env: &[(&str, &str)],
+) -> Result<(Lookout, std::process::Output)> {
+    let docker = tempfile::tempdir()?;
+    std::fs::write(docker.path().join("config.json"), config_json)?;
+    let consumer = Lookout::new();
+    let out = consumer
+        .command()
+        .env_remove("LOOKOUT_REGISTRY_USERNAME")
+        .env_remove("LOOKOUT_REGISTRY_PASSWORD")
+        .env("DOCKER_CONFIG", docker.path())
+        .envs(env.iter().copied())
+        .args(["plugin", "install", reference])
+        .output()?;
+    Ok((consumer, out))
+}
+
+#[test]
+fn registries_that_ask_for_credentials_get_them_from_the_environment_or_docker_config() -> Result {
+    let (registry, reference, publisher) = login_registry_and_publisher()?;
     let push = |env: &[(&str, &str)]| {
         publisher
             .command()
@@ -240,24 +268,16 @@ fn registries_that_ask_for_credentials_get_them_from_the_environment_or_docker_c
     );
 
     // Installing with what `docker login` leaves in config.json.
-    let docker = tempfile::tempdir()?;
     use base64::Engine as _;
     let auth = base64::engine::general_purpose::STANDARD.encode("ops:s3cret");
-    std::fs::write(
-        docker.path().join("config.json"),
-        format!(
+    let (consumer, out) = install_with_docker_config(
+        &reference,
+        &format!(
             r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#,
             registry.addr
         ),
+        &[],
     )?;
-    let consumer = Lookout::new();
-    let out = consumer
-        .command()
-        .env_remove("LOOKOUT_REGISTRY_USERNAME")
-        .env_remove("LOOKOUT_REGISTRY_PASSWORD")
-        .env("DOCKER_CONFIG", docker.path())
-        .args(["plugin", "install", &reference])
-        .output()?;
     assert!(
         out.status.success(),
         "{}",
@@ -281,10 +301,7 @@ fn registries_that_ask_for_credentials_get_them_from_the_environment_or_docker_c
 /// nothing, or is missing, is named in the refusal.
 #[test]
 fn docker_credential_helpers_are_asked_for_the_registrys_credentials() -> Result {
-    let registry = Registry::start_with_login("ops", "s3cret")?;
-    let reference = format!("oci://{}/lookout/noop:1.0", registry.addr);
-    let publisher = Lookout::new();
-    publisher.install("lookout_plugin_noop")?;
+    let (registry, reference, publisher) = login_registry_and_publisher()?;
     let pushed = publisher
         .command()
         .env("LOOKOUT_REGISTRY_USERNAME", "ops")
@@ -321,19 +338,8 @@ fn docker_credential_helpers_are_asked_for_the_registrys_credentials() -> Result
         helpers.path().display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let install = |config_json: &str| -> Result<(Lookout, std::process::Output)> {
-        let docker = tempfile::tempdir()?;
-        std::fs::write(docker.path().join("config.json"), config_json)?;
-        let consumer = Lookout::new();
-        let out = consumer
-            .command()
-            .env_remove("LOOKOUT_REGISTRY_USERNAME")
-            .env_remove("LOOKOUT_REGISTRY_PASSWORD")
-            .env("DOCKER_CONFIG", docker.path())
-            .env("PATH", &path)
-            .args(["plugin", "install", &reference])
-            .output()?;
-        Ok((consumer, out))
+    let install = |config_json: &str| {
+        install_with_docker_config(&reference, config_json, &[("PATH", path.as_str())])
     };
 
     let installs = |config_json: &str| -> Result {

@@ -9,6 +9,29 @@ use crate::distribution::{OciReference, PushedComponent};
 use crate::registry::{GrantPolicy, Registry};
 use crate::storage::PluginRecord;
 
+/// Where install and upgrade get a component, how it is checked, and
+/// whether it gets what it asks for.
+#[derive(clap::Args)]
+pub struct ComponentSource {
+    /// The component: a .wasm file, an `https://` URL (with `--sha256`), or
+    /// an OCI reference `oci://host[:port]/namespace/name:tag` (or
+    /// `@sha256:<digest>`).
+    source: String,
+    /// The component's sha256 (hex): required for URLs, and checked for
+    /// files and OCI pulls when given.
+    #[arg(long)]
+    sha256: Option<String>,
+    /// Speak plain HTTP to a registry that is not on a loopback address.
+    #[arg(long)]
+    plain_http: bool,
+    #[command(flatten)]
+    signature: SignatureArgs,
+    /// Grant none of the capabilities the plugin asks for; jobs must grant
+    /// them in the config.
+    #[arg(long)]
+    no_grants: bool,
+}
+
 /// A signature to check before installing, and the keys trusted to make it.
 #[derive(clap::Args)]
 pub struct SignatureArgs {
@@ -45,26 +68,11 @@ pub enum PluginCommand {
     /// Validate a component, show its world, version and the capabilities it
     /// asks for, compile it, and store it with its sha256 and grants.
     Install {
-        /// The component: a .wasm file, an `https://` URL (with `--sha256`),
-        /// or an OCI reference `oci://host[:port]/namespace/name:tag` (or
-        /// `@sha256:<digest>`).
-        source: String,
+        #[command(flatten)]
+        from: ComponentSource,
         /// Install under this name instead of the one the plugin describes.
         #[arg(long)]
         name: Option<String>,
-        /// The component's sha256 (hex): required for URLs, and checked for
-        /// files and OCI pulls when given.
-        #[arg(long)]
-        sha256: Option<String>,
-        /// Speak plain HTTP to a registry that is not on a loopback address.
-        #[arg(long)]
-        plain_http: bool,
-        #[command(flatten)]
-        signature: SignatureArgs,
-        /// Grant none of the capabilities the plugin asks for; jobs must
-        /// grant them in the config.
-        #[arg(long)]
-        no_grants: bool,
     },
     /// Replace an installed plugin with a new version of it (same world),
     /// after showing what it asks for that it was not granted before, and
@@ -72,21 +80,11 @@ pub enum PluginCommand {
     Upgrade {
         /// The installed plugin's name.
         name: String,
-        /// The new component: a file, an `https://` URL (with `--sha256`),
-        /// or an OCI reference.
-        source: String,
-        #[arg(long)]
-        sha256: Option<String>,
-        #[arg(long)]
-        plain_http: bool,
         #[command(flatten)]
-        signature: SignatureArgs,
+        from: ComponentSource,
         /// Grant what the new version asks for without asking.
         #[arg(long)]
         yes: bool,
-        /// Grant none of what it asks for; jobs must grant it in the config.
-        #[arg(long)]
-        no_grants: bool,
     },
     /// Push an installed plugin (or a .wasm file) to an OCI registry as a
     /// WebAssembly artifact (`application/wasm` layer,
@@ -152,34 +150,19 @@ pub async fn run(command: PluginCommand, data: &Path) -> anyhow::Result<()> {
     let registry = Registry::open(data)
         .with_context(|| format!("opening data directory {}", data.display()))?;
     match command {
-        PluginCommand::Install {
-            source,
-            name,
-            sha256,
-            plain_http,
-            signature,
-            no_grants,
-        } => {
-            let Fetched {
-                wasm,
-                origin,
-                signed_by,
-                policy,
-            } = fetch_checked(
-                &source,
-                sha256.as_deref(),
-                plain_http,
-                &signature,
-                no_grants,
-            )
-            .await?;
-            let progress = CompileProgress::new(data, &source, wasm.len() as u64);
+        PluginCommand::Install { from, name } => {
+            let f = from.fetch_checked(data).await?;
             let installed = registry
-                .install_bytes(wasm, &origin, name.as_deref(), policy, signed_by, || {
-                    progress.start()
-                })
+                .install_bytes(
+                    f.wasm,
+                    &f.origin,
+                    name.as_deref(),
+                    f.policy,
+                    f.signed_by,
+                    || f.progress.start(),
+                )
                 .await;
-            progress.finish(installed.is_ok());
+            f.progress.finish(installed.is_ok());
             let installed = installed?;
             let r = &installed.record;
             if installed.unchanged {
@@ -199,34 +182,15 @@ pub async fn run(command: PluginCommand, data: &Path) -> anyhow::Result<()> {
                 println!("  signed   by trusted key {key}");
             }
         }
-        PluginCommand::Upgrade {
-            name,
-            source,
-            sha256,
-            plain_http,
-            signature,
-            yes,
-            no_grants,
-        } => {
-            let Fetched {
-                wasm,
-                origin,
-                signed_by,
-                policy,
-            } = fetch_checked(
-                &source,
-                sha256.as_deref(),
-                plain_http,
-                &signature,
-                no_grants,
-            )
-            .await?;
-            let progress = CompileProgress::new(data, &source, wasm.len() as u64);
+        PluginCommand::Upgrade { name, from, yes } => {
+            let f = from.fetch_checked(data).await?;
             let pending = registry
-                .prepare_upgrade(&name, wasm, &origin, policy, signed_by, || progress.start())
+                .prepare_upgrade(&name, f.wasm, &f.origin, f.policy, f.signed_by, || {
+                    f.progress.start()
+                })
                 .await;
             // Cleared before the consent question.
-            progress.finish(pending.is_ok());
+            f.progress.finish(pending.is_ok());
             let pending = pending?;
             let (old, new) = (&pending.old, &pending.new);
             if old.sha256 == new.sha256 {
@@ -387,30 +351,30 @@ struct Fetched {
     origin: String,
     signed_by: Option<String>,
     policy: GrantPolicy,
+    /// For the compile that follows.
+    progress: CompileProgress,
 }
 
-/// What install and upgrade do before compiling: fetch the component,
-/// check its signature, and say which grants it gets.
-async fn fetch_checked(
-    source: &str,
-    sha256: Option<&str>,
-    plain_http: bool,
-    signature: &SignatureArgs,
-    no_grants: bool,
-) -> anyhow::Result<Fetched> {
-    let (wasm, origin) = fetch(source, sha256, plain_http).await?;
-    let signed_by = signature.verify(&wasm)?;
-    let policy = if no_grants {
-        GrantPolicy::None
-    } else {
-        GrantPolicy::Requested
-    };
-    Ok(Fetched {
-        wasm,
-        origin,
-        signed_by,
-        policy,
-    })
+impl ComponentSource {
+    /// What install and upgrade do before compiling: fetch the component,
+    /// check its signature, and say which grants it gets.
+    async fn fetch_checked(&self, data: &Path) -> anyhow::Result<Fetched> {
+        let (wasm, origin) = fetch(&self.source, self.sha256.as_deref(), self.plain_http).await?;
+        let signed_by = self.signature.verify(&wasm)?;
+        let policy = if self.no_grants {
+            GrantPolicy::None
+        } else {
+            GrantPolicy::Requested
+        };
+        let progress = CompileProgress::new(data, &self.source, wasm.len() as u64);
+        Ok(Fetched {
+            wasm,
+            origin,
+            signed_by,
+            policy,
+            progress,
+        })
+    }
 }
 
 async fn fetch(
